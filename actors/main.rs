@@ -1,1 +1,194 @@
-fn main() {}
+//! pgcorral: the daemon. Command line, logging, the actix System with one arbiter per
+//! worker, and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
+
+mod budget;
+mod cancel;
+mod client;
+mod error;
+mod listener;
+mod login;
+mod pool;
+mod salvage;
+mod server;
+mod shared;
+mod worker;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_rt::{Arbiter, System};
+use clap::{Parser, Subcommand};
+use pgcorral::config::{self, Config, ConfigError, LogLevel};
+use slog::{crit, info, o, warn, Drain, Logger};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::shared::{Loaded, Shared};
+use crate::worker::Worker;
+
+/// A PostgreSQL connection pooler and proxy.
+#[derive(Parser, Debug)]
+#[command(name = "pgcorral", version, about)]
+struct Cli {
+    /// Configuration file (default: config/pgcorral.toml, else /etc/pgcorral/pgcorral.toml).
+    #[arg(short = 'c', long = "config", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load and validate the configuration, print `ok` or each problem, and exit.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = load(cli.config.clone());
+    match cli.command {
+        Some(Command::Check) => match loaded {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => match loaded {
+            Ok((config, source)) => run(config, source),
+            Err(e) => {
+                eprintln!("pgcorral: configuration error:\n{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Loads the configuration from the given path, the default paths, or the embedded default.
+fn load(path: Option<PathBuf>) -> Result<(Config, String), ConfigError> {
+    let env = config::process_env();
+    match path.or_else(config::default_path) {
+        Some(p) => config::load_file(&p, &env).map(|c| (c, p.display().to_string())),
+        None => config::load_str(config::EMBEDDED_DEFAULT, &env)
+            .map(|c| (c, "embedded default".to_string())),
+    }
+}
+
+fn logger(level: LogLevel) -> Logger {
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    let level = match level {
+        LogLevel::Error => slog::Level::Error,
+        LogLevel::Warn => slog::Level::Warning,
+        LogLevel::Info => slog::Level::Info,
+        LogLevel::Debug => slog::Level::Debug,
+        LogLevel::Trace => slog::Level::Trace,
+    };
+    Logger::root(slog::LevelFilter::new(drain, level).fuse(), o!())
+}
+
+fn run(config: Config, source: String) -> ExitCode {
+    let log = logger(config.general.log_level);
+    let general = config.general.clone();
+    let loaded = match Loaded::new(config) {
+        Ok(l) => l,
+        Err(e) => {
+            crit!(log, "configuration error"; "error" => e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared = Shared::new(loaded, log.clone());
+    let mut listeners = Vec::new();
+    for _ in 0..shared.workers {
+        match listener::bind(general.listen, general.listen_backlog) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                crit!(log, "cannot listen"; "addr" => %general.listen, "error" => %e);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    info!(log, "pgcorral starting"; "version" => env!("CARGO_PKG_VERSION"), "config" => source,
+        "listen" => %general.listen, "workers" => shared.workers);
+    let system = System::new();
+    let code = system.block_on(async move {
+        let arbiters: Vec<Arbiter> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                let arbiter = Arbiter::new();
+                let shared = shared.clone();
+                arbiter.spawn(async move {
+                    let worker = Worker::install(index, shared);
+                    actix_rt::spawn(listener::accept_loop(listener, worker));
+                });
+                arbiter
+            })
+            .collect();
+        let code = handle_signals(&shared, &arbiters).await;
+        for a in &arbiters {
+            a.stop();
+        }
+        code
+    });
+    info!(log, "pgcorral stopped");
+    code
+}
+
+/// Waits for signals until shutdown is complete; returns the exit status.
+async fn handle_signals(shared: &Arc<Shared>, arbiters: &[Arbiter]) -> ExitCode {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        crit!(shared.log, "cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let log = &shared.log;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => warn!(log, "SIGHUP: configuration reload is not available in this version; restart to apply changes"),
+            _ = usr1.recv() => warn!(log, "SIGUSR1 (PAUSE) is not available in this version"),
+            _ = usr2.recv() => warn!(log, "SIGUSR2 (RESUME) is not available in this version"),
+        }
+    }
+    let timeout = shared.general().shutdown_timeout;
+    info!(log, "shutting down: no new clients; waiting for clients in a transaction";
+        "clients" => shared.clients.load(Ordering::Relaxed), "shutdown_timeout" => ?timeout);
+    shared.shutting_down.store(true, Ordering::SeqCst);
+    for a in arbiters {
+        a.spawn(async {
+            if let Some(w) = Worker::current() {
+                w.begin_shutdown();
+            }
+        });
+    }
+    let started = Instant::now();
+    loop {
+        let left = shared.clients.load(Ordering::Acquire);
+        if left == 0 {
+            info!(log, "all clients gone");
+            break;
+        }
+        if started.elapsed() >= timeout {
+            warn!(log, "shutdown_timeout reached; closing remaining clients"; "clients" => left);
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            _ = term.recv() => { warn!(log, "second signal: shutting down at once"); break; }
+            _ = int.recv() => { warn!(log, "second signal: shutting down at once"); break; }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -171,7 +171,9 @@ mod tests {
         assert!(auth_request(&[0, 0, 0, 5, 1]).is_err());
         assert_eq!(
             auth_request(b"\0\0\0\x0aSCRAM-SHA-256\0\0").unwrap(),
-            AuthRequest::Sasl { mechanisms: vec!["SCRAM-SHA-256".into()] }
+            AuthRequest::Sasl {
+                mechanisms: vec!["SCRAM-SHA-256".into()]
+            }
         );
     }
 }

@@ -47,6 +47,11 @@ impl Scanner {
         }
     }
 
+    /// The message size limit this scanner enforces.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// True when the stream is at a message boundary (nothing of a message is half-sent).
     pub fn at_boundary(&self) -> bool {
         self.remaining == 0
@@ -172,9 +177,14 @@ mod tests {
     fn holds_back_a_wanted_message_until_whole() {
         let data = stream();
         let mut sc = Scanner::new(1 << 20);
-        let s = sc.scan(&data[..10], |t| t == b'Q', |_, _| Verdict::Forward).unwrap();
+        let s = sc
+            .scan(&data[..10], |t| t == b'Q', |_, _| Verdict::Forward)
+            .unwrap();
         assert_eq!(s.forward, 0);
-        assert_eq!(s.needs, Some(1 + 4 + "SELECT 'a long enough query text'".len() + 1));
+        assert_eq!(
+            s.needs,
+            Some(1 + 4 + "SELECT 'a long enough query text'".len() + 1)
+        );
     }
 
     #[test]
@@ -182,13 +192,17 @@ mod tests {
         let data = stream();
         let mut sc = Scanner::new(1 << 20);
         let s = sc
-            .scan(&data, |_| true, |t, _| {
-                if t == b'Z' {
-                    Verdict::StopBefore
-                } else {
-                    Verdict::Forward
-                }
-            })
+            .scan(
+                &data,
+                |_| true,
+                |t, _| {
+                    if t == b'Z' {
+                        Verdict::StopBefore
+                    } else {
+                        Verdict::Forward
+                    }
+                },
+            )
             .unwrap();
         assert!(s.stopped);
         assert_eq!(data[s.forward], b'Z');
@@ -202,7 +216,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProtocolError::MessageTooLong { .. }));
         let err = sc
-            .scan(&[b'd', 0xff, 0xff, 0xff, 0xfe], |_| false, |_, _| Verdict::Forward)
+            .scan(
+                &[b'd', 0xff, 0xff, 0xff, 0xfe],
+                |_| false,
+                |_, _| Verdict::Forward,
+            )
             .unwrap_err();
         assert!(matches!(err, ProtocolError::InvalidLength(_)));
     }

@@ -132,7 +132,10 @@ mod tests {
                 p,
                 StartupPacket::Startup {
                     minor: 0,
-                    params: vec![("user".into(), "app".into()), ("database".into(), "db".into())]
+                    params: vec![
+                        ("user".into(), "app".into()),
+                        ("database".into(), "db".into())
+                    ]
                 }
             );
         }
@@ -142,26 +145,35 @@ mod tests {
     fn decodes_ssl_gss_and_cancel() {
         let mut b = BytesMut::new();
         builder::ssl_request(&mut b);
-        assert_eq!(StartupCodec.decode(&mut b).unwrap(), Some(StartupPacket::SslRequest));
+        assert_eq!(
+            StartupCodec.decode(&mut b).unwrap(),
+            Some(StartupPacket::SslRequest)
+        );
         let mut b = BytesMut::from(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x30][..]);
-        assert_eq!(StartupCodec.decode(&mut b).unwrap(), Some(StartupPacket::GssEncRequest));
+        assert_eq!(
+            StartupCodec.decode(&mut b).unwrap(),
+            Some(StartupPacket::GssEncRequest)
+        );
         let mut b = BytesMut::new();
         builder::cancel_request(&mut b, 42, -7);
         assert_eq!(
             StartupCodec.decode(&mut b).unwrap(),
-            Some(StartupPacket::Cancel { pid: 42, secret: -7 })
+            Some(StartupPacket::Cancel {
+                pid: 42,
+                secret: -7
+            })
         );
     }
 
     #[test]
     fn rejects_bad_packets() {
         for bytes in [
-            &[0u8, 0, 0, 4][..],                              // too short
-            &[0x7f, 0xff, 0xff, 0xff][..],                    // absurd length
-            &[0, 0, 0, 12, 0, 2, 0, 0, b'u', 0, 0, 0][..],    // protocol 2
-            &[0, 0, 0, 11, 0, 3, 0, 0, b'u', 0, b'x'][..],    // unterminated
-            &[0, 0, 0, 9, 4, 0xd2, 0x16, 0x2f, 0][..],        // SSLRequest with a body
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",             // HTTP
+            &[0u8, 0, 0, 4][..],                           // too short
+            &[0x7f, 0xff, 0xff, 0xff][..],                 // absurd length
+            &[0, 0, 0, 12, 0, 2, 0, 0, b'u', 0, 0, 0][..], // protocol 2
+            &[0, 0, 0, 11, 0, 3, 0, 0, b'u', 0, b'x'][..], // unterminated
+            &[0, 0, 0, 9, 4, 0xd2, 0x16, 0x2f, 0][..],     // SSLRequest with a body
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",          // HTTP
         ] {
             let mut b = BytesMut::from(bytes);
             assert!(StartupCodec.decode(&mut b).is_err(), "{bytes:?}");

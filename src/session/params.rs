@@ -46,11 +46,10 @@ impl ParamSet {
                     self.entries[i].2 = value.to_owned();
                 }
             }
-            None => self.entries.push((
-                name.to_ascii_lowercase(),
-                name.to_owned(),
-                value.to_owned(),
-            )),
+            None => {
+                self.entries
+                    .push((name.to_ascii_lowercase(), name.to_owned(), value.to_owned()))
+            }
         }
     }
 
@@ -62,7 +61,9 @@ impl ParamSet {
 
     /// (name, value) pairs in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(_, n, v)| (n.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(_, n, v)| (n.as_str(), v.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -76,7 +77,9 @@ impl ParamSet {
 
 /// Is `name` a reported parameter whose value follows the client?
 pub fn is_tracked_reported(name: &str) -> bool {
-    TRACKED_REPORTED.iter().any(|t| t.eq_ignore_ascii_case(name))
+    TRACKED_REPORTED
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(name))
 }
 
 /// What a client's StartupMessage asks for, split into identity and settings.
@@ -121,7 +124,9 @@ impl StartupParams {
 pub enum StartupParamError {
     #[error("no PostgreSQL user name specified in startup packet")]
     NoUser,
-    #[error("replication connections are not supported by pgcorral; connect to the server directly")]
+    #[error(
+        "replication connections are not supported by pgcorral; connect to the server directly"
+    )]
     Replication,
     #[error("unsupported startup option {0:?}: only -c name=value and --name=value are supported")]
     Option(String),
@@ -263,7 +268,10 @@ mod tests {
         let raw: Vec<(String, String)> = [
             ("user", "app"),
             ("application_name", "psql"),
-            ("options", "-c search_path=a,b --statement-timeout=5s -cwork_mem=1MB"),
+            (
+                "options",
+                "-c search_path=a,b --statement-timeout=5s -cwork_mem=1MB",
+            ),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -279,7 +287,8 @@ mod tests {
 
     #[test]
     fn startup_params_refuse_what_cannot_be_pooled() {
-        let raw = |k: &str, v: &str| vec![("user".to_string(), "u".to_string()), (k.into(), v.into())];
+        let raw =
+            |k: &str, v: &str| vec![("user".to_string(), "u".to_string()), (k.into(), v.into())];
         assert_eq!(
             StartupParams::from_startup(&raw("replication", "database")),
             Err(StartupParamError::Replication)
@@ -297,7 +306,11 @@ mod tests {
     #[test]
     fn sync_sets_what_differs_and_resets_what_the_client_did_not_ask_for() {
         let login = set(&[("TimeZone", "UTC"), ("application_name", "")]);
-        let now = set(&[("TimeZone", "Europe/Paris"), ("application_name", ""), ("search_path", "x")]);
+        let now = set(&[
+            ("TimeZone", "Europe/Paris"),
+            ("application_name", ""),
+            ("search_path", "x"),
+        ]);
         let client = set(&[("application_name", "it's")]);
         let sql = sync_statement(&client, &now, &login).unwrap();
         assert_eq!(

@@ -1,0 +1,261 @@
+//! The process-wide half of a pool: its resolved settings, the `pool_size` budget shared by
+//! every arbiter's shard (plus `max_db_connections` / `max_user_connections`), and the
+//! per-arbiter waiting and idle counts that let shards hand connections to each other.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Addr;
+use pgcorral::config::{Config, Pool, PoolMode, ServerRole};
+use pgcorral::session::ParamSet;
+
+use crate::pool::PoolActor;
+use crate::server::ServerTarget;
+use crate::shared::UserAuth;
+
+/// A pool's settings, resolved for one user.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// The database name clients ask for (the pool's name).
+    pub name: String,
+    pub user: String,
+    pub mode: PoolMode,
+    pub size: usize,
+    pub min_size: usize,
+    pub reserve_size: usize,
+    pub reserve_timeout: Duration,
+    pub query_wait_timeout: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub lifetime: Option<Duration>,
+    pub idle_transaction_timeout: Option<Duration>,
+    pub client_idle_timeout: Option<Duration>,
+    pub query_timeout: Option<Duration>,
+    pub reset_query: String,
+    pub target: ServerTarget,
+}
+
+impl PoolSettings {
+    pub fn new(pool: &Pool, config: &Config, auth: &UserAuth) -> PoolSettings {
+        let shard = &pool.shards[0];
+        // Until replicas and balancing land, a pool uses its first primary (or first server).
+        let server = shard
+            .servers
+            .iter()
+            .find(|s| s.role == ServerRole::Primary)
+            .unwrap_or(&shard.servers[0]);
+        let user = &auth.user;
+        PoolSettings {
+            name: pool.name.clone(),
+            user: user.name.clone(),
+            mode: config.effective_pool_mode(pool, user),
+            size: config.effective_pool_size(pool, user),
+            min_size: pool.min_pool_size,
+            reserve_size: pool.reserve_pool_size,
+            reserve_timeout: pool.reserve_pool_timeout,
+            query_wait_timeout: pool.query_wait_timeout,
+            connect_timeout: pool.server_connect_timeout,
+            idle_timeout: pool.server_idle_timeout,
+            lifetime: pool.server_lifetime,
+            idle_transaction_timeout: pool.idle_transaction_timeout,
+            client_idle_timeout: pool.client_idle_timeout,
+            query_timeout: pool.query_timeout,
+            reset_query: pool.server_reset_query.clone(),
+            target: ServerTarget {
+                host: server.host.clone(),
+                port: server.port,
+                database: shard.database.clone(),
+                user: user
+                    .server_user
+                    .clone()
+                    .unwrap_or_else(|| user.name.clone()),
+                secret: auth.server_secret.clone(),
+            },
+        }
+    }
+
+    /// "database/user", as pools are named in errors and logs.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.name, self.user)
+    }
+}
+
+/// A shared cap on open connections (0 = no cap).
+#[derive(Debug, Clone)]
+pub struct Cap {
+    pub count: Arc<AtomicUsize>,
+    pub max: usize,
+}
+
+impl Cap {
+    fn try_take(&self) -> bool {
+        if self.max == 0 {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+    fn give_back(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One slot of a pool's connection budget, held by a server connection (or its opening).
+/// Dropping it gives the slot back, so no path that loses a connection can leak budget.
+pub struct BudgetToken(Arc<PoolGlobal>);
+
+impl BudgetToken {
+    /// Takes a slot if `global` allows another connection under `limit`.
+    pub fn take(global: &Arc<PoolGlobal>, limit: usize) -> Option<BudgetToken> {
+        global.try_open(limit).then(|| BudgetToken(global.clone()))
+    }
+}
+
+impl Drop for BudgetToken {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
+}
+
+/// What all arbiters' shards of one (pool, user) share.
+pub struct PoolGlobal {
+    pub settings: PoolSettings,
+    /// Server connections open or being opened, across arbiters.
+    open: AtomicUsize,
+    db: Cap,
+    user: Cap,
+    /// Clients waiting for a connection, per arbiter.
+    waiting: Vec<AtomicUsize>,
+    /// Idle connections, per arbiter.
+    idle: Vec<AtomicUsize>,
+    /// Each arbiter's pool actor, for handing connections across.
+    shards: Mutex<Vec<Option<Addr<PoolActor>>>>,
+    /// ParameterStatus values of the first server login, replayed to clients at login.
+    server_params: Mutex<Option<Arc<ParamSet>>>,
+    /// Bumped by RECONNECT and reloads: older connections close at checkin.
+    pub generation: AtomicU64,
+}
+
+impl PoolGlobal {
+    pub fn new(
+        pool: &Pool,
+        config: &Config,
+        auth: &UserAuth,
+        workers: usize,
+        db_count: Arc<AtomicUsize>,
+        user_count: Arc<AtomicUsize>,
+    ) -> PoolGlobal {
+        PoolGlobal {
+            settings: PoolSettings::new(pool, config, auth),
+            open: AtomicUsize::new(0),
+            db: Cap {
+                count: db_count,
+                max: config.general.max_db_connections,
+            },
+            user: Cap {
+                count: user_count,
+                max: config.general.max_user_connections,
+            },
+            waiting: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            idle: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            shards: Mutex::new(vec![None; workers]),
+            server_params: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one connection from the budget, allowing up to `limit` for this pool.
+    fn try_open(&self, limit: usize) -> bool {
+        if self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if !self.db.try_take() {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        if !self.user.try_take() {
+            self.db.give_back();
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Returns one connection to the budget (it was closed or its opening failed).
+    fn closed(&self) {
+        self.user.give_back();
+        self.db.give_back();
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub fn set_waiting(&self, worker: usize, n: usize) {
+        self.waiting[worker].store(n, Ordering::Relaxed);
+    }
+
+    pub fn set_idle(&self, worker: usize, n: usize) {
+        self.idle[worker].store(n, Ordering::Relaxed);
+    }
+
+    /// Another arbiter whose clients wait more than `mine` do, the one waiting most.
+    pub fn neediest_other(&self, worker: usize, mine: usize) -> Option<usize> {
+        (0..self.waiting.len())
+            .filter(|&w| w != worker)
+            .map(|w| (w, self.waiting[w].load(Ordering::Relaxed)))
+            .filter(|&(_, n)| n > mine)
+            .max_by_key(|&(_, n)| n)
+            .map(|(w, _)| w)
+    }
+
+    /// Arbiters other than `worker` that have idle connections.
+    pub fn others_with_idle(&self, worker: usize) -> Vec<usize> {
+        (0..self.idle.len())
+            .filter(|&w| w != worker && self.idle[w].load(Ordering::Relaxed) > 0)
+            .collect()
+    }
+
+    pub fn register_shard(&self, worker: usize, addr: Addr<PoolActor>) {
+        if let Ok(mut s) = self.shards.lock() {
+            s[worker] = Some(addr);
+        }
+    }
+
+    pub fn shard(&self, worker: usize) -> Option<Addr<PoolActor>> {
+        self.shards.lock().ok().and_then(|s| s[worker].clone())
+    }
+
+    pub fn server_params(&self) -> Option<Arc<ParamSet>> {
+        self.server_params.lock().ok().and_then(|p| p.clone())
+    }
+
+    pub fn remember_server_params(&self, params: &Arc<ParamSet>) {
+        if let Ok(mut p) = self.server_params.lock() {
+            if p.is_none() {
+                *p = Some(params.clone());
+            }
+        }
+    }
+
+    /// Number of arbiters sharing this pool.
+    pub fn workers(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,107 @@
+//! Errors a client sees, each with the SQLSTATE PostgreSQL would use, and server-side errors.
+
+use std::time::Duration;
+
+use pgcorral::protocol::backend::ErrorFields;
+use pgcorral::protocol::ProtocolError;
+use thiserror::Error;
+
+/// Why a client connection ends (or a request fails) on the pooler's side.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("protocol violation: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    BadStartup(String),
+    #[error("password authentication failed for user \"{user}\"")]
+    AuthFailed { user: String },
+    #[error("no such database or user: database \"{database}\", user \"{user}\"")]
+    NoSuchPool {
+        database: String,
+        user: String,
+        unknown_database: bool,
+    },
+    #[error("too many clients already (max_client_conn = {max})")]
+    TooManyClients { max: usize },
+    #[error("no server connection available in pool \"{pool}\" after waiting {waited:?} (query_wait_timeout)")]
+    WaitTimeout { pool: String, waited: Duration },
+    #[error("cannot connect to the server for pool \"{pool}\": {reason}")]
+    ServerUnavailable { pool: String, reason: String },
+    #[error("{}", .0.message)]
+    ServerRejected(ErrorFields),
+    #[error("server connection lost ({0})")]
+    ServerGone(String),
+    #[error("pgcorral is shutting down")]
+    ShuttingDown,
+    #[error("client did not finish logging in within client_login_timeout ({0:?})")]
+    LoginTimeout(Duration),
+    #[error("idle transaction timeout: the transaction stayed idle longer than idle_transaction_timeout ({0:?})")]
+    IdleTransactionTimeout(Duration),
+    #[error("client idle timeout: no query for longer than client_idle_timeout ({0:?})")]
+    ClientIdleTimeout(Duration),
+    #[error("transaction blocks not allowed in statement pooling mode")]
+    StatementModeTransaction,
+    #[error("the admin console is not available yet in this version")]
+    AdminUnavailable,
+    #[error("terminated by the administrator")]
+    Killed,
+    /// The client's socket failed or closed: nobody to tell.
+    #[error("client connection error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// The SQLSTATE sent with this error.
+    pub fn sqlstate(&self) -> &str {
+        match self {
+            ClientError::ServerRejected(f) => &f.code,
+            ClientError::Protocol(_) | ClientError::BadStartup(_) => "08P01",
+            ClientError::AuthFailed { .. } => "28P01",
+            ClientError::NoSuchPool {
+                unknown_database: true,
+                ..
+            } => "3D000",
+            ClientError::NoSuchPool { .. } => "28000",
+            ClientError::TooManyClients { .. } => "53300",
+            ClientError::WaitTimeout { .. } => "53400",
+            ClientError::ServerUnavailable { .. } | ClientError::ServerGone(_) => "08006",
+            ClientError::ShuttingDown | ClientError::Killed => "57P01",
+            ClientError::LoginTimeout(_) => "08P01",
+            ClientError::IdleTransactionTimeout(_) => "25P03",
+            ClientError::ClientIdleTimeout(_) => "57P05",
+            ClientError::StatementModeTransaction | ClientError::AdminUnavailable => "0A000",
+            ClientError::Io(_) => "08006",
+        }
+    }
+
+    /// Whether the client can still be told (its socket is not the problem).
+    pub fn tellable(&self) -> bool {
+        !matches!(self, ClientError::Io(_))
+    }
+}
+
+/// Why a server connection could not be made or used.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("connect to {addr} failed: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server did not answer within server_connect_timeout ({0:?})")]
+    ConnectTimeout(Duration),
+    #[error("server refused login: {} ({})", .0.message, .0.code)]
+    Login(ErrorFields),
+    #[error("cannot authenticate to the server: {0}")]
+    Auth(String),
+    #[error("server error: {} ({})", .0.message, .0.code)]
+    Query(ErrorFields),
+    #[error("protocol violation by the server: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("server closed the connection")]
+    Closed,
+    #[error("server i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("salvage took longer than {0:?}")]
+    SalvageTimeout(Duration),
+}

@@ -1,0 +1,465 @@
+//! PoolActor: one per (database, user) per arbiter, and the shard state it shares with the
+//! arbiter's client actors.
+//!
+//! Checkout and checkin are direct calls on the shard (same thread, no message): an idle
+//! connection is popped, or the client queues a oneshot and the shard opens a connection if
+//! the global budget allows, or asks another arbiter's shard to hand one over. The actor owns
+//! the timers (idle timeout, lifetime, min_pool_size, reserve pool) and receives connections
+//! handed across arbiters. It runs under an actix `Supervisor`: its state lives in the shard,
+//! which survives a restart, so idle connections and waiters are kept.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use slog::{debug, info, warn, Logger};
+use tokio::sync::oneshot;
+
+use crate::budget::{BudgetToken, PoolGlobal};
+use crate::error::ServerError;
+use crate::server::{ServerConn, TransferableConn};
+use crate::shared::Shared;
+
+/// Why a checkout failed.
+#[derive(Debug)]
+pub enum CheckoutError {
+    WaitTimeout(Duration),
+    Server(String),
+    Closed,
+}
+
+struct Waiter {
+    tx: oneshot::Sender<Result<ServerConn, String>>,
+    since: Instant,
+}
+
+/// Counters of one shard, for logs and (later) the admin console and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShardStats {
+    pub checkouts: u64,
+    pub waits: u64,
+    pub salvaged: u64,
+    pub salvage_failed: u64,
+    pub connects: u64,
+    pub connect_failures: u64,
+}
+
+/// One arbiter's part of a pool.
+pub struct PoolShard {
+    pub global: Arc<PoolGlobal>,
+    pub shared: Arc<Shared>,
+    pub worker: usize,
+    pub log: Logger,
+    idle: RefCell<Vec<ServerConn>>,
+    waiters: RefCell<VecDeque<Waiter>>,
+    connecting: Cell<usize>,
+    /// Connections checked out by clients of this arbiter.
+    active: Cell<usize>,
+    pub stats: Cell<ShardStats>,
+    addr: RefCell<Option<Addr<PoolActor>>>,
+}
+
+impl PoolShard {
+    pub fn new(global: Arc<PoolGlobal>, shared: Arc<Shared>, worker: usize) -> Rc<PoolShard> {
+        let log = shared.log.new(slog::o!("pool" => global.settings.label()));
+        Rc::new(PoolShard {
+            global,
+            shared,
+            worker,
+            log,
+            idle: RefCell::new(Vec::new()),
+            waiters: RefCell::new(VecDeque::new()),
+            connecting: Cell::new(0),
+            active: Cell::new(0),
+            stats: Cell::new(ShardStats::default()),
+            addr: RefCell::new(None),
+        })
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut ShardStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    pub fn count_salvage(&self, ok: bool) {
+        self.bump(|s| {
+            if ok {
+                s.salvaged += 1
+            } else {
+                s.salvage_failed += 1
+            }
+        });
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().len()
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active.get()
+    }
+
+    pub fn waiting_count(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+
+    fn publish_counts(&self) {
+        self.global.set_idle(self.worker, self.idle.borrow().len());
+        self.global
+            .set_waiting(self.worker, self.waiters.borrow().len());
+    }
+
+    /// Pops a healthy idle connection (most recently used first, as PgBouncer does).
+    fn pop_idle(&self) -> Option<ServerConn> {
+        let mut idle = self.idle.borrow_mut();
+        while let Some(mut conn) = idle.pop() {
+            if conn.is_healthy_idle() {
+                return Some(conn);
+            }
+            debug!(self.log, "dropping broken idle server connection"; "server" => conn.id);
+        }
+        None
+    }
+
+    /// Takes a server connection for a client: immediately if one is idle, otherwise waits
+    /// (up to query_wait_timeout) while a new one is opened or another is returned.
+    pub async fn checkout(self: &Rc<Self>) -> Result<ServerConn, CheckoutError> {
+        if let Some(conn) = self.pop_idle() {
+            if self.global.set_idle_needed() {
+                self.publish_counts();
+            }
+            self.active.set(self.active.get() + 1);
+            self.bump(|s| s.checkouts += 1);
+            return Ok(conn);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().push_back(Waiter {
+            tx,
+            since: Instant::now(),
+        });
+        self.bump(|s| s.waits += 1);
+        self.publish_counts();
+        self.grow();
+        let result = match self.global.settings.query_wait_timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.purge_waiters();
+                    return Err(CheckoutError::WaitTimeout(t));
+                }
+            },
+            None => rx.await,
+        };
+        match result {
+            Ok(Ok(conn)) => {
+                self.active.set(self.active.get() + 1);
+                self.bump(|s| s.checkouts += 1);
+                Ok(conn)
+            }
+            Ok(Err(reason)) => Err(CheckoutError::Server(reason)),
+            Err(_) => Err(CheckoutError::Closed),
+        }
+    }
+
+    /// Returns a connection after use. It goes to the oldest waiter here, or to an arbiter
+    /// whose clients wait more, or back to the idle list; or it is closed if it is too old,
+    /// from an older generation, or not idle.
+    pub fn checkin(self: &Rc<Self>, conn: ServerConn) {
+        self.active.set(self.active.get().saturating_sub(1));
+        self.release(conn);
+    }
+
+    /// Gives up a checked-out connection that cannot be reused (`broken`), or that failed
+    /// a statement on the client's behalf but is fine (then it is returned).
+    pub fn discard(self: &Rc<Self>, conn: ServerConn, broken: bool) {
+        if broken {
+            self.active.set(self.active.get().saturating_sub(1));
+            drop(conn);
+            if !self.waiters.borrow().is_empty() {
+                self.grow();
+            }
+        } else {
+            self.checkin(conn);
+        }
+    }
+
+    /// Puts a connection that is not counted as active (new, adopted, salvaged) to use.
+    fn release(self: &Rc<Self>, mut conn: ServerConn) {
+        let s = &self.global.settings;
+        let too_old = s.lifetime.is_some_and(|l| conn.created.elapsed() >= l);
+        if too_old
+            || conn.generation != self.global.generation()
+            || !conn.exchange.is_idle()
+            || !conn.scanner.at_boundary()
+            || self.shared.is_shutting_down()
+        {
+            debug!(self.log, "closing server connection at checkin"; "server" => conn.id, "too_old" => too_old);
+            drop(conn);
+            if !self.waiters.borrow().is_empty() {
+                self.grow();
+            }
+            return;
+        }
+        conn.last_used = Instant::now();
+        let mut conn = Some(conn);
+        loop {
+            let waiter = self.waiters.borrow_mut().pop_front();
+            let Some(w) = waiter else { break };
+            match w.tx.send(Ok(conn.take().expect("connection present"))) {
+                Ok(()) => {
+                    self.publish_counts();
+                    return;
+                }
+                Err(Ok(back)) => conn = Some(back),
+                Err(Err(_)) => unreachable!("only connections are sent"),
+            }
+        }
+        let conn = conn.expect("connection present");
+        if self.shared.workers > 1 {
+            if let Some(to) = self.global.neediest_other(self.worker, 0) {
+                self.hand_over(conn, to);
+                return;
+            }
+        }
+        let mut conn = conn;
+        conn.shrink();
+        self.idle.borrow_mut().push(conn);
+        self.publish_counts();
+    }
+
+    /// Moves a connection to another arbiter's shard (a connection that cannot be detached
+    /// is closed; its budget slot returns on drop).
+    fn hand_over(&self, conn: ServerConn, to: usize) {
+        let Some(addr) = self.global.shard(to) else {
+            return;
+        };
+        match conn.into_transferable() {
+            Ok(t) => addr.do_send(Adopt(SendConn(t))),
+            Err(e) => warn!(self.log, "could not detach a server connection"; "error" => %e),
+        }
+    }
+
+    /// Drops waiters whose client gave up.
+    fn purge_waiters(&self) {
+        self.waiters.borrow_mut().retain(|w| !w.tx.is_closed());
+        self.publish_counts();
+    }
+
+    /// Opens connections for waiting clients while the budget allows; when it does not,
+    /// asks arbiters with idle connections to hand one over.
+    pub fn grow(self: &Rc<Self>) {
+        self.purge_waiters();
+        let waiting = self.waiters.borrow().len();
+        if waiting <= self.connecting.get() {
+            return;
+        }
+        let s = &self.global.settings;
+        let reserve_due = s.reserve_size > 0
+            && self
+                .waiters
+                .borrow()
+                .front()
+                .is_some_and(|w| w.since.elapsed() >= s.reserve_timeout);
+        let limit = s.size + if reserve_due { s.reserve_size } else { 0 };
+        let mut opened = false;
+        while self.waiters.borrow().len() > self.connecting.get() {
+            let Some(token) = BudgetToken::take(&self.global, limit) else {
+                break;
+            };
+            self.spawn_connect(token);
+            opened = true;
+        }
+        if !opened && self.shared.workers > 1 {
+            if let Some(me) = self.addr.borrow().clone() {
+                for w in self.global.others_with_idle(self.worker) {
+                    if let Some(addr) = self.global.shard(w) {
+                        addr.do_send(Donate { to: me.clone() });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens one connection in the background with the budget slot already taken.
+    fn spawn_connect(self: &Rc<Self>, token: BudgetToken) {
+        self.connecting.set(self.connecting.get() + 1);
+        let shard = self.clone();
+        actix_rt::spawn(async move {
+            let s = &shard.global.settings;
+            let result = ServerConn::connect(
+                &s.target,
+                &shard.shared,
+                s.connect_timeout,
+                shard.global.generation(),
+            )
+            .await;
+            shard.connecting.set(shard.connecting.get() - 1);
+            match result {
+                Ok(mut conn) => {
+                    conn.budget = Some(token);
+                    shard.bump(|s| s.connects += 1);
+                    debug!(shard.log, "server connection opened"; "server" => conn.id, "addr" => %conn.addr);
+                    shard.global.remember_server_params(&conn.login_params);
+                    shard.release(conn);
+                }
+                Err(e) => {
+                    shard.bump(|s| s.connect_failures += 1);
+                    drop(token);
+                    shard.connect_failed(&e);
+                }
+            }
+        });
+    }
+
+    /// A connection could not be opened: the oldest waiter gets the error (no hang until
+    /// query_wait_timeout when the server is down), and opening is retried for the rest.
+    fn connect_failed(self: &Rc<Self>, e: &ServerError) {
+        warn!(self.log, "cannot open server connection"; "error" => %e);
+        let waiter = self.waiters.borrow_mut().pop_front();
+        if let Some(w) = waiter {
+            let _ = w.tx.send(Err(e.to_string()));
+        }
+        self.publish_counts();
+        if !self.waiters.borrow().is_empty() {
+            self.grow();
+        }
+    }
+
+    /// Periodic upkeep: idle timeout, lifetime, min_pool_size, reserve pool, stale waiters.
+    fn maintain(self: &Rc<Self>) {
+        let s = &self.global.settings;
+        let now = Instant::now();
+        let mut closed = 0;
+        {
+            let mut idle = self.idle.borrow_mut();
+            let keep_min = s.min_size.div_ceil(self.shared.workers);
+            let mut i = 0;
+            while i < idle.len() {
+                let len = idle.len();
+                let c = &mut idle[i];
+                let expired =
+                    s.idle_timeout.is_some_and(|t| now - c.last_used >= t) && len > keep_min;
+                let old = s.lifetime.is_some_and(|l| c.created.elapsed() >= l);
+                let stale = c.generation != self.global.generation();
+                if expired || old || stale || !c.is_healthy_idle() {
+                    idle.remove(i);
+                    closed += 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if closed > 0 {
+            debug!(self.log, "closed idle server connections"; "count" => closed);
+            self.publish_counts();
+        }
+        // Keep min_pool_size warm (split across arbiters).
+        let want = s.min_size.div_ceil(self.shared.workers);
+        let have = self.idle.borrow().len() + self.active.get() + self.connecting.get();
+        if !self.shared.is_shutting_down() {
+            for _ in have..want {
+                let Some(token) = BudgetToken::take(&self.global, s.size) else {
+                    break;
+                };
+                self.spawn_connect(token);
+            }
+        }
+        if !self.waiters.borrow().is_empty() {
+            self.grow();
+        }
+    }
+
+    /// Closes every idle connection (shutdown).
+    pub fn close_idle(&self) {
+        self.idle.borrow_mut().clear();
+        self.publish_counts();
+    }
+}
+
+impl PoolGlobal {
+    /// Whether idle counts must be published after a pop (only when other arbiters read them).
+    pub fn set_idle_needed(&self) -> bool {
+        self.workers() > 1
+    }
+}
+
+/// The actor that owns a shard's timers and cross-arbiter hand-overs.
+pub struct PoolActor {
+    pub shard: Rc<PoolShard>,
+}
+
+impl Actor for PoolActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        *self.shard.addr.borrow_mut() = Some(ctx.address());
+        self.shard
+            .global
+            .register_shard(self.shard.worker, ctx.address());
+        ctx.run_interval(Duration::from_millis(250), |act, _| act.shard.maintain());
+    }
+}
+
+impl Supervised for PoolActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        info!(self.shard.log, "pool actor restarting; idle connections and waiters are kept";
+            "idle" => self.shard.idle_count(), "waiting" => self.shard.waiting_count());
+    }
+}
+
+/// A detached server connection, sent between arbiters.
+pub struct SendConn(pub TransferableConn);
+
+/// "Take this connection" (from another arbiter).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub SendConn);
+
+impl Handler<Adopt> for PoolActor {
+    type Result = ();
+    fn handle(&mut self, msg: Adopt, _: &mut Context<Self>) {
+        match msg.0 .0.adopt() {
+            Ok(conn) => self.shard.release(conn),
+            Err(e) => warn!(self.shard.log, "could not adopt a server connection"; "error" => %e),
+        }
+    }
+}
+
+/// "Hand an idle connection to `to` if you can spare one."
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Donate {
+    pub to: Addr<PoolActor>,
+}
+
+impl Handler<Donate> for PoolActor {
+    type Result = ();
+    fn handle(&mut self, msg: Donate, _: &mut Context<Self>) {
+        let shard = &self.shard;
+        if !shard.waiters.borrow().is_empty() {
+            return;
+        }
+        if let Some(conn) = shard.pop_idle() {
+            shard.publish_counts();
+            if let Ok(t) = conn.into_transferable() {
+                msg.to.do_send(Adopt(SendConn(t)));
+            }
+        }
+    }
+}
+
+/// Close idle connections now (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseIdle;
+
+impl Handler<CloseIdle> for PoolActor {
+    type Result = ();
+    fn handle(&mut self, _: CloseIdle, _: &mut Context<Self>) {
+        self.shard.close_idle();
+    }
+}

@@ -1,0 +1,429 @@
+//! ServerConnection: one connection to a PostgreSQL server — login, quiet statements
+//! (parameter sync, ROLLBACK, reset), liveness checks, and moving between arbiters.
+//!
+//! While checked out, the client actor drives `stream`, `buf`, `scanner` and `exchange`
+//! directly; nothing here is on the per-message path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use pgcorral::auth::{md5_response, ScramClient, Secret};
+use pgcorral::protocol::backend::{self, AuthRequest, ErrorFields, TxStatus};
+use pgcorral::protocol::tag::backend as be;
+use pgcorral::protocol::{builder, MessageCodec, Scanner};
+use pgcorral::session::params::{self, ParamSet};
+use pgcorral::session::Exchange;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use crate::budget::BudgetToken;
+use crate::error::ServerError;
+use crate::shared::Shared;
+
+/// Read buffer size for server sockets.
+pub const SERVER_READ_SIZE: usize = 16 * 1024;
+
+/// What is needed to open a connection to one server for one pool.
+#[derive(Debug, Clone)]
+pub struct ServerTarget {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub secret: Option<Arc<Secret>>,
+}
+
+/// Monotonic ids for log lines and the admin console.
+static NEXT_SERVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// An open, logged-in server connection.
+pub struct ServerConn {
+    pub id: u64,
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    /// Bytes read from the server and not yet forwarded.
+    pub buf: BytesMut,
+    /// Message boundaries in the server-to-client direction.
+    pub scanner: Scanner,
+    /// Where the conversation stands.
+    pub exchange: Exchange,
+    /// The server's BackendKeyData.
+    pub key: (i32, i32),
+    /// Settings as they are now on this connection.
+    pub params: ParamSet,
+    /// Settings right after login (what RESET returns to).
+    pub login_params: Arc<ParamSet>,
+    pub created: Instant,
+    pub last_used: Instant,
+    /// The pool generation this connection belongs to (RECONNECT/RELOAD bump it).
+    pub generation: u64,
+    /// This connection's slot in the pool budget, returned when the connection is dropped.
+    pub budget: Option<BudgetToken>,
+}
+
+/// A server connection detached from its arbiter's reactor, to hand to another arbiter.
+pub struct TransferableConn {
+    stream: std::net::TcpStream,
+    rest: ServerConnParts,
+}
+
+struct ServerConnParts {
+    id: u64,
+    addr: SocketAddr,
+    buf: BytesMut,
+    scanner: Scanner,
+    exchange: Exchange,
+    key: (i32, i32),
+    params: ParamSet,
+    login_params: Arc<ParamSet>,
+    created: Instant,
+    last_used: Instant,
+    generation: u64,
+    budget: Option<BudgetToken>,
+}
+
+impl ServerConn {
+    /// Connects and logs in, within `timeout` (None = no limit).
+    pub async fn connect(
+        target: &ServerTarget,
+        shared: &Shared,
+        timeout: Option<Duration>,
+        generation: u64,
+    ) -> Result<ServerConn, ServerError> {
+        let work = Self::connect_inner(target, shared, generation);
+        match timeout {
+            Some(t) => tokio::time::timeout(t, work)
+                .await
+                .map_err(|_| ServerError::ConnectTimeout(t))?,
+            None => work.await,
+        }
+    }
+
+    async fn connect_inner(
+        target: &ServerTarget,
+        shared: &Shared,
+        generation: u64,
+    ) -> Result<ServerConn, ServerError> {
+        let addr_text = format!("{}:{}", target.host, target.port);
+        let connect_err = |source| ServerError::Connect {
+            addr: addr_text.clone(),
+            source,
+        };
+        // lookup_host resolves on tokio's blocking pool, never on the arbiter thread.
+        let addr = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| {
+                connect_err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "host name did not resolve",
+                ))
+            })?;
+        let stream = TcpStream::connect(addr).await.map_err(connect_err)?;
+        crate::listener::tune_socket(&stream, &shared.general());
+        let mut conn = ServerConn {
+            id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            stream,
+            addr,
+            buf: BytesMut::with_capacity(SERVER_READ_SIZE),
+            scanner: Scanner::new(shared.max_message_size()),
+            exchange: Exchange::default(),
+            key: (0, 0),
+            params: ParamSet::new(),
+            login_params: Arc::new(ParamSet::new()),
+            created: Instant::now(),
+            last_used: Instant::now(),
+            generation,
+            budget: None,
+        };
+        conn.login(target, shared).await?;
+        Ok(conn)
+    }
+
+    async fn login(&mut self, target: &ServerTarget, shared: &Shared) -> Result<(), ServerError> {
+        let mut out = BytesMut::new();
+        builder::startup(
+            &mut out,
+            &[
+                ("user", target.user.as_str()),
+                ("database", target.database.as_str()),
+            ],
+        );
+        self.stream.write_all(&out).await?;
+        let mut scram: Option<ScramClient> = None;
+        loop {
+            let (tag, body) = self.read_message().await?;
+            match tag {
+                be::AUTHENTICATION => {
+                    out.clear();
+                    match backend::auth_request(&body)? {
+                        AuthRequest::Ok => continue,
+                        AuthRequest::Cleartext => match target.secret.as_deref() {
+                            Some(Secret::Plain(p)) => builder::password(&mut out, p),
+                            _ => return Err(no_plaintext(target, "a cleartext password")),
+                        },
+                        AuthRequest::Md5 { salt } => {
+                            let secret = target
+                                .secret
+                                .as_deref()
+                                .ok_or_else(|| no_plaintext(target, "an md5 password"))?;
+                            let resp = md5_response(&target.user, secret, salt)
+                                .map_err(|e| ServerError::Auth(e.to_string()))?;
+                            builder::password(&mut out, &resp);
+                        }
+                        AuthRequest::Sasl { mechanisms } => {
+                            if !mechanisms.iter().any(|m| m == pgcorral::auth::scram::MECHANISM) {
+                                return Err(ServerError::Auth(format!(
+                                    "server offers SASL mechanisms {mechanisms:?}, pgcorral speaks SCRAM-SHA-256"
+                                )));
+                            }
+                            let client = ScramClient::new();
+                            builder::sasl_initial_response(
+                                &mut out,
+                                pgcorral::auth::scram::MECHANISM,
+                                &client.client_first(),
+                            );
+                            scram = Some(client);
+                        }
+                        AuthRequest::SaslContinue(data) => {
+                            let client = scram
+                                .as_mut()
+                                .ok_or_else(|| ServerError::Auth("unexpected SASL continue".into()))?;
+                            let first = client
+                                .server_first(&data)
+                                .map_err(|e| ServerError::Auth(e.to_string()))?;
+                            let password = match target.secret.as_deref() {
+                                Some(Secret::Plain(p)) => p.clone(),
+                                _ => return Err(no_plaintext(target, "a SCRAM password")),
+                            };
+                            let salted =
+                                shared.salted_password(password, first.salt, first.iterations).await;
+                            let msg = client.client_final(&salted);
+                            builder::sasl_response(&mut out, &msg);
+                        }
+                        AuthRequest::SaslFinal(data) => {
+                            let client = scram
+                                .as_ref()
+                                .ok_or_else(|| ServerError::Auth("unexpected SASL final".into()))?;
+                            client
+                                .server_final(&data)
+                                .map_err(|e| ServerError::Auth(e.to_string()))?;
+                            continue;
+                        }
+                        AuthRequest::Other(code) => {
+                            return Err(ServerError::Auth(format!(
+                                "server asks for authentication method {code}, which pgcorral does not support"
+                            )))
+                        }
+                    }
+                    self.stream.write_all(&out).await?;
+                }
+                be::PARAMETER_STATUS => {
+                    let (name, value) = backend::parameter_status(&body)?;
+                    self.params.set(name, value);
+                }
+                be::BACKEND_KEY_DATA => self.key = backend::backend_key_data(&body)?,
+                be::ERROR_RESPONSE => return Err(ServerError::Login(backend::error_fields(&body))),
+                be::READY_FOR_QUERY => {
+                    self.login_params = Arc::new(self.params.clone());
+                    return Ok(());
+                }
+                _ => {} // NoticeResponse, NegotiateProtocolVersion: nothing to do
+            }
+        }
+    }
+
+    /// Reads one whole message (login and quiet statements only; never on the data path).
+    async fn read_message(&mut self) -> Result<(u8, bytes::Bytes), ServerError> {
+        let mut codec = MessageCodec::new(self.scanner_max());
+        loop {
+            if let Some(m) = codec.decode(&mut self.buf)? {
+                return Ok((m.tag, m.body));
+            }
+            self.buf.reserve(SERVER_READ_SIZE);
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(ServerError::Closed);
+            }
+        }
+    }
+
+    fn scanner_max(&self) -> usize {
+        // The scanner holds the configured limit; logins use the same.
+        self.scanner.max_len()
+    }
+
+    /// Sends `sql` as a simple query and reads until the server is quiet, discarding the
+    /// results. Returns the first ErrorResponse as an error (after draining).
+    pub async fn run_quiet(&mut self, sql: &str) -> Result<(), ServerError> {
+        let mut out = BytesMut::new();
+        builder::query(&mut out, sql);
+        self.stream.write_all(&out).await?;
+        self.exchange.frontend(b'Q');
+        self.drain().await
+    }
+
+    /// Reads and discards server output until every pending request is answered, tracking
+    /// parameters and transaction status. Handles a partially forwarded message at the start.
+    pub async fn drain(&mut self) -> Result<(), ServerError> {
+        let mut first_error: Option<ErrorFields> = None;
+        while !self.exchange.is_quiet() || !self.scanner.at_boundary() {
+            if self.buf.is_empty() || !self.scanner_made_progress(&mut first_error)? {
+                self.buf.reserve(SERVER_READ_SIZE);
+                if self.stream.read_buf(&mut self.buf).await? == 0 {
+                    return Err(ServerError::Closed);
+                }
+                self.scanner_made_progress(&mut first_error)?;
+            }
+        }
+        match first_error {
+            Some(e) => Err(ServerError::Query(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Scans what is buffered, discarding it; returns whether anything was consumed.
+    fn scanner_made_progress(
+        &mut self,
+        first_error: &mut Option<ErrorFields>,
+    ) -> Result<bool, ServerError> {
+        let ServerConn {
+            buf,
+            scanner,
+            exchange,
+            params,
+            ..
+        } = self;
+        let mut bad = None;
+        let scan = scanner.scan(
+            buf,
+            |t| {
+                matches!(
+                    t,
+                    be::READY_FOR_QUERY | be::PARAMETER_STATUS | be::ERROR_RESPONSE
+                )
+            },
+            |tag, msg| {
+                match tag {
+                    be::READY_FOR_QUERY => match backend::ready_status(msg) {
+                        Ok(s) => exchange.backend(tag, Some(s)),
+                        Err(e) => bad = Some(e),
+                    },
+                    be::PARAMETER_STATUS => {
+                        if let Ok((n, v)) = backend::parameter_status(&msg[5..]) {
+                            params.set(n, v);
+                        }
+                    }
+                    be::ERROR_RESPONSE => {
+                        if first_error.is_none() {
+                            *first_error = Some(backend::error_fields(&msg[5..]));
+                        }
+                    }
+                    _ => exchange.backend(tag, None),
+                }
+                pgcorral::protocol::scanner::Verdict::Forward
+            },
+        )?;
+        if let Some(e) = bad {
+            return Err(e.into());
+        }
+        buf.advance(scan.forward);
+        if let Some(needs) = scan.needs {
+            buf.reserve(needs.saturating_sub(buf.len()));
+        }
+        Ok(scan.forward > 0)
+    }
+
+    /// Makes this connection's settings what `client` expects (None needed: no round trip).
+    /// ParameterStatus replies update `self.params`; the caller copies tracked ones back.
+    pub async fn sync_params(&mut self, client: &ParamSet) -> Result<(), ServerError> {
+        let Some(sql) = params::sync_statement(client, &self.params, &self.login_params) else {
+            return Ok(());
+        };
+        self.run_quiet(&sql).await?;
+        let login = self.login_params.clone();
+        params::apply_sync(client, &mut self.params, &login);
+        Ok(())
+    }
+
+    /// True when the idle connection has seen no unexpected input or EOF. Costs no syscall
+    /// unless the reactor has marked the socket readable (which an idle server never should).
+    pub fn is_healthy_idle(&mut self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            std::task::Poll::Pending => true,
+            std::task::Poll::Ready(Err(_)) => false,
+            std::task::Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Whether the server is idle and outside a transaction.
+    pub fn tx_idle(&self) -> bool {
+        self.exchange.tx == TxStatus::Idle
+    }
+
+    /// Gives back a large read buffer while the connection sits in the pool.
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4 * SERVER_READ_SIZE {
+            self.buf = BytesMut::with_capacity(SERVER_READ_SIZE);
+        }
+    }
+
+    /// Detaches from this arbiter's reactor so another arbiter can adopt the connection.
+    pub fn into_transferable(self) -> std::io::Result<TransferableConn> {
+        let stream = self.stream.into_std()?;
+        Ok(TransferableConn {
+            stream,
+            rest: ServerConnParts {
+                id: self.id,
+                addr: self.addr,
+                buf: self.buf,
+                scanner: self.scanner,
+                exchange: self.exchange,
+                key: self.key,
+                params: self.params,
+                login_params: self.login_params,
+                created: self.created,
+                last_used: self.last_used,
+                generation: self.generation,
+                budget: self.budget,
+            },
+        })
+    }
+}
+
+impl TransferableConn {
+    /// Registers the connection with the current arbiter's reactor.
+    pub fn adopt(self) -> std::io::Result<ServerConn> {
+        let r = self.rest;
+        Ok(ServerConn {
+            stream: TcpStream::from_std(self.stream)?,
+            id: r.id,
+            addr: r.addr,
+            buf: r.buf,
+            scanner: r.scanner,
+            exchange: r.exchange,
+            key: r.key,
+            params: r.params,
+            login_params: r.login_params,
+            created: r.created,
+            last_used: r.last_used,
+            generation: r.generation,
+            budget: r.budget,
+        })
+    }
+}
+
+fn no_plaintext(target: &ServerTarget, what: &str) -> ServerError {
+    ServerError::Auth(format!(
+        "the server asks for {what} for user \"{}\" but pgcorral has no plaintext password for it \
+         (set users.<name>.server_password or a plaintext users.<name>.password)",
+        target.user
+    ))
+}

@@ -1,0 +1,177 @@
+//! Process-wide state shared by every arbiter: the loaded configuration and the secrets
+//! derived from it, the cancel registry, pool budgets, client counts and shutdown state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use pgcorral::auth::{salted_password, SaltedPasswordCache, ScramVerifier, Secret};
+use pgcorral::config::{Config, General, User};
+use slog::Logger;
+
+use crate::budget::PoolGlobal;
+use crate::cancel::CancelRegistry;
+
+/// A configured user with its secrets parsed (and a SCRAM verifier derived from a plaintext
+/// password once, at load, so no login pays for PBKDF2).
+#[derive(Debug)]
+pub struct UserAuth {
+    pub user: User,
+    pub secret: Option<Arc<Secret>>,
+    pub scram: Option<ScramVerifier>,
+    /// The secret used toward servers (server_password, else password).
+    pub server_secret: Option<Arc<Secret>>,
+}
+
+/// One loaded configuration with what was derived from it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub users: HashMap<String, Arc<UserAuth>>,
+}
+
+impl Loaded {
+    pub fn new(config: Config) -> Result<Loaded, String> {
+        let mut users = HashMap::new();
+        for (name, user) in &config.users {
+            let parse = |s: &Option<String>, key: &str| -> Result<Option<Arc<Secret>>, String> {
+                s.as_deref()
+                    .map(|s| Secret::parse(s).map(Arc::new))
+                    .transpose()
+                    .map_err(|e| format!("users.{name}.{key}: {e}"))
+            };
+            let secret = parse(&user.password, "password")?;
+            let server_secret = match &user.server_password {
+                Some(_) => parse(&user.server_password, "server_password")?,
+                None => secret.clone(),
+            };
+            let scram = match secret.as_deref() {
+                Some(Secret::Plain(p)) => Some(ScramVerifier::generate(p)),
+                Some(Secret::Scram(v)) => Some(v.clone()),
+                _ => None,
+            };
+            users.insert(
+                name.clone(),
+                Arc::new(UserAuth {
+                    user: user.clone(),
+                    secret,
+                    scram,
+                    server_secret,
+                }),
+            );
+        }
+        Ok(Loaded { config, users })
+    }
+}
+
+/// Everything the arbiters share. Reached through an `Arc`, read at login, never locked on
+/// the per-transaction path.
+pub struct Shared {
+    loaded: RwLock<Arc<Loaded>>,
+    pub log: Logger,
+    pub cancels: Arc<CancelRegistry>,
+    pub clients: AtomicUsize,
+    pub shutting_down: AtomicBool,
+    pub workers: usize,
+    pools: Mutex<HashMap<(String, String), Arc<PoolGlobal>>>,
+    db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    salted: SaltedPasswordCache,
+}
+
+impl Shared {
+    pub fn new(loaded: Loaded, log: Logger) -> Arc<Shared> {
+        let workers = loaded.config.general.workers.max(1);
+        Arc::new(Shared {
+            loaded: RwLock::new(Arc::new(loaded)),
+            log,
+            cancels: Arc::new(CancelRegistry::default()),
+            clients: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            workers,
+            pools: Mutex::new(HashMap::new()),
+            db_counts: Mutex::new(HashMap::new()),
+            user_counts: Mutex::new(HashMap::new()),
+            salted: SaltedPasswordCache::new(),
+        })
+    }
+
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn general(&self) -> General {
+        self.loaded().config.general.clone()
+    }
+
+    pub fn max_message_size(&self) -> usize {
+        self.loaded().config.general.max_message_size
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// The process-wide half of the pool for (pool, user), created on first use.
+    pub fn pool_global(self: &Arc<Self>, pool: &str, user: &str) -> Option<Arc<PoolGlobal>> {
+        let key = (pool.to_owned(), user.to_owned());
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.get(&key) {
+            return Some(p.clone());
+        }
+        let loaded = self.loaded();
+        let cfg = loaded.config.pool(pool)?;
+        let auth = loaded.users.get(user)?;
+        let counter = |m: &Mutex<HashMap<String, Arc<AtomicUsize>>>, k: &str| {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(k.to_owned())
+                .or_default()
+                .clone()
+        };
+        let global = Arc::new(PoolGlobal::new(
+            cfg,
+            &loaded.config,
+            auth,
+            self.workers,
+            counter(&self.db_counts, &cfg.database),
+            counter(&self.user_counts, user),
+        ));
+        pools.insert(key, global.clone());
+        Some(global)
+    }
+
+    /// Every pool created so far.
+    pub fn pools(&self) -> Vec<Arc<PoolGlobal>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// PBKDF2 for logging into a server with SCRAM: cached per (password, salt, iterations),
+    /// computed on tokio's blocking pool on a miss so the arbiter thread never stalls.
+    pub async fn salted_password(
+        &self,
+        password: String,
+        salt: Vec<u8>,
+        iterations: u32,
+    ) -> [u8; 32] {
+        if let Some(s) = self.salted.get(&password, &salt, iterations) {
+            return s;
+        }
+        let (p, s) = (password.clone(), salt.clone());
+        let salted =
+            match tokio::task::spawn_blocking(move || salted_password(&p, &s, iterations)).await {
+                Ok(v) => v,
+                Err(_) => salted_password(&password, &salt, iterations),
+            };
+        self.salted.insert(&password, &salt, iterations, salted);
+        salted
+    }
+}
