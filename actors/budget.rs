@@ -139,6 +139,8 @@ pub struct PoolGlobal {
     server_params: Mutex<Option<Arc<ParamSet>>>,
     /// Bumped by RECONNECT and reloads: older connections close at checkin.
     pub generation: AtomicU64,
+    /// The arbiter that keeps `min_pool_size` warm (the first to use the pool).
+    pub home_worker: usize,
 }
 
 impl PoolGlobal {
@@ -147,6 +149,7 @@ impl PoolGlobal {
         config: &Config,
         auth: &UserAuth,
         workers: usize,
+        home_worker: usize,
         db_count: Arc<AtomicUsize>,
         user_count: Arc<AtomicUsize>,
     ) -> PoolGlobal {
@@ -166,6 +169,7 @@ impl PoolGlobal {
             shards: Mutex::new(vec![None; workers]),
             server_params: Mutex::new(None),
             generation: AtomicU64::new(0),
+            home_worker,
         }
     }
 

@@ -417,6 +417,8 @@ impl Connected {
             } = server;
             let mut bad = None;
             let mut rewrite = false;
+            let mut refuse = false;
+            let statement_mode = self.mode == PoolMode::Statement;
             let scan = scanner.scan(
                 buf,
                 |t| {
@@ -426,7 +428,15 @@ impl Connected {
                 |tag, msg| match tag {
                     be::READY_FOR_QUERY => {
                         match backend::ready_status(msg) {
-                            Ok(s) => exchange.backend(tag, Some(s)),
+                            Ok(s) => {
+                                exchange.backend(tag, Some(s));
+                                // Statement mode: a transaction left open is refused before the
+                                // client sees ReadyForQuery.
+                                if statement_mode && s != TxStatus::Idle && exchange.is_quiet() {
+                                    refuse = true;
+                                    return Verdict::StopBefore;
+                                }
+                            }
                             Err(e) => bad = Some(e),
                         }
                         Verdict::Forward
@@ -464,6 +474,10 @@ impl Connected {
             if let Some(needs) = scan.needs {
                 buf.reserve(needs.saturating_sub(buf.len()));
             }
+            if refuse {
+                buf.advance(6); // the ReadyForQuery the client must not see
+                return Err(ClientError::StatementModeTransaction);
+            }
             if !rewrite {
                 break;
             }
@@ -488,9 +502,9 @@ impl Connected {
         self.timed_out = false;
         let idle = server.exchange.is_idle();
         match self.mode {
-            PoolMode::Transaction | PoolMode::Auto if idle && self.buf.is_empty() => self.detach(),
-            PoolMode::Statement if !idle => return Err(ClientError::StatementModeTransaction),
-            PoolMode::Statement if self.buf.is_empty() => self.detach(),
+            PoolMode::Transaction | PoolMode::Statement if idle && self.buf.is_empty() => {
+                self.detach()
+            }
             _ => {}
         }
         Ok(())

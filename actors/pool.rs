@@ -329,6 +329,15 @@ impl PoolShard {
         }
     }
 
+    /// The connections this shard keeps warm: the pool's home arbiter keeps min_pool_size.
+    fn min_size(&self) -> usize {
+        if self.worker == self.global.home_worker {
+            self.global.settings.min_size
+        } else {
+            0
+        }
+    }
+
     /// Periodic upkeep: idle timeout, lifetime, min_pool_size, reserve pool, stale waiters.
     fn maintain(self: &Rc<Self>) {
         let s = &self.global.settings;
@@ -336,7 +345,7 @@ impl PoolShard {
         let mut closed = 0;
         {
             let mut idle = self.idle.borrow_mut();
-            let keep_min = s.min_size.div_ceil(self.shared.workers);
+            let keep_min = self.min_size();
             let mut i = 0;
             while i < idle.len() {
                 let len = idle.len();
@@ -357,8 +366,8 @@ impl PoolShard {
             debug!(self.log, "closed idle server connections"; "count" => closed);
             self.publish_counts();
         }
-        // Keep min_pool_size warm (split across arbiters).
-        let want = s.min_size.div_ceil(self.shared.workers);
+        // Keep min_pool_size warm.
+        let want = self.min_size();
         let have = self.idle.borrow().len() + self.active.get() + self.connecting.get();
         if !self.shared.is_shutting_down() {
             for _ in have..want {

@@ -116,7 +116,12 @@ impl Shared {
     }
 
     /// The process-wide half of the pool for (pool, user), created on first use.
-    pub fn pool_global(self: &Arc<Self>, pool: &str, user: &str) -> Option<Arc<PoolGlobal>> {
+    pub fn pool_global(
+        self: &Arc<Self>,
+        pool: &str,
+        user: &str,
+        worker: usize,
+    ) -> Option<Arc<PoolGlobal>> {
         let key = (pool.to_owned(), user.to_owned());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pools.get(&key) {
@@ -137,6 +142,7 @@ impl Shared {
             &loaded.config,
             auth,
             self.workers,
+            worker,
             counter(&self.db_counts, &cfg.database),
             counter(&self.user_counts, user),
         ));

@@ -52,7 +52,7 @@ impl Worker {
         if let Some(s) = self.pools.borrow().get(&key) {
             return Some(s.clone());
         }
-        let global = self.shared.pool_global(pool, user)?;
+        let global = self.shared.pool_global(pool, user, self.index)?;
         let shard = PoolShard::new(global, self.shared.clone(), self.index);
         let for_actor = shard.clone();
         let _addr = Supervisor::start(move |_| PoolActor { shard: for_actor });

@@ -17,6 +17,7 @@
 pub mod clients;
 pub mod pg;
 pub mod pooler;
+pub mod raw;
 pub mod stack;
 pub mod wait;
 
