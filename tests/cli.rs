@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::stack::BIN;
+use common::stack::bin;
 
 fn write_config(text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = common::new_test_dir();
@@ -19,7 +19,7 @@ const GOOD: &str = "[general]\nlisten = \"127.0.0.1:6543\"\n[users.app]\npasswor
                     [pools.app]\nservers = [{ host = \"127.0.0.1\", port = 5432 }]\n";
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);

@@ -193,3 +193,46 @@ async fn login_replays_the_server_parameters() {
     assert!(c.params["server_version"].starts_with("15"));
     assert_ne!(c.key, (0, 0), "BackendKeyData was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_connection_is_shared_by_clients_on_every_arbiter() {
+    // workers = 2 and pool_size = 1: clients accepted on either arbiter take turns on the one
+    // server connection, which moves between arbiters as they need it.
+    let stack = Stack::start_with(StackConfig {
+        pool: "pool_size = 1\nquery_wait_timeout = \"10s\"".into(),
+        ..Default::default()
+    });
+    let port = stack.port;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut c = RawClient::login(port, "postgres", "postgres", &[]).await;
+                for j in 0..50 {
+                    assert_eq!(c.value(&format!("SELECT {i} * 1000 + {j}")).await, (i * 1000 + j).to_string());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(stack.server_connections("postgres"), 1);
+    let log = stack.pooler.log();
+    assert!(log.contains("worker: 0") && log.contains("worker: 1"), "two arbiters listened");
+}
+
+#[tokio::test]
+async fn reserve_pool_serves_a_client_that_waited_reserve_pool_timeout() {
+    let stack = Stack::start_with(StackConfig {
+        pool: "pool_size = 1\nreserve_pool_size = 1\nreserve_pool_timeout = \"200ms\"\nquery_wait_timeout = \"5s\"".into(),
+        ..Default::default()
+    });
+    let mut holder = RawClient::login(stack.port, "postgres", "postgres", &[]).await;
+    holder.query("BEGIN").await.unwrap();
+    let mut late = RawClient::login(stack.port, "postgres", "postgres", &[]).await;
+    let started = std::time::Instant::now();
+    assert_eq!(late.value("SELECT 1").await, "1");
+    assert!(started.elapsed() >= Duration::from_millis(150), "waited for reserve_pool_timeout first");
+    assert_eq!(stack.server_connections("postgres"), 2);
+    holder.query("COMMIT").await.unwrap();
+}

@@ -133,7 +133,7 @@ async fn server_connect_timeout_bounds_a_server_that_never_answers() {
          [pools.postgres]\nserver_connect_timeout = \"300ms\"\n\
          servers = [{{ host = \"127.0.0.1\", port = {hole_port}, role = \"primary\" }}]\n"
     );
-    let _p = common::pooler::Pooler::start(common::stack::BIN, &toml);
+    let _p = common::pooler::Pooler::start(&common::stack::bin(), &toml);
     let started = Instant::now();
     let err = RawClient::try_login(port, "postgres", "postgres", &[])
         .await

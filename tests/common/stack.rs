@@ -3,8 +3,17 @@
 use super::pg::{PgCluster, PgOptions};
 use super::pooler::Pooler;
 
-/// The pgcorral binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_pgcorral");
+/// The pgcorral binary under test: cargo's for integration tests; for examples (which cargo
+/// gives no binary path) the `pgcorral` next to the example's own target directory.
+pub fn bin() -> String {
+    if let Some(b) = option_env!("CARGO_BIN_EXE_pgcorral") {
+        return b.to_owned();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/examples/<name> -> target/<profile>/pgcorral
+    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    profile_dir.join("pgcorral").display().to_string()
+}
 
 /// What to put in the generated config besides the listen address and the one pool.
 #[derive(Debug, Clone)]
@@ -53,7 +62,7 @@ impl Stack {
     pub fn start_with(c: StackConfig) -> Stack {
         let pg = PgCluster::start_with(c.pg.clone());
         let port = Pooler::free_port();
-        let pooler = Pooler::start(BIN, &config_text(port, pg.port, &c));
+        let pooler = Pooler::start(&bin(), &config_text(port, pg.port, &c));
         Stack { pooler, pg, port }
     }
 
