@@ -203,10 +203,6 @@ impl PoolGlobal {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
 
-    pub fn open_count(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
     pub fn set_waiting(&self, worker: usize, n: usize) {
         self.waiting[worker].store(n, Ordering::Relaxed);
     }

@@ -360,7 +360,7 @@ impl Connected {
             biased;
             r = server.stream.read_buf(&mut server.buf) => {
                 match r {
-                    Ok(0) => return Err(ClientError::ServerGone("the server closed the connection".into())),
+                    Ok(0) => Err(ClientError::ServerGone("the server closed the connection".into())),
                     Ok(_) => self.forward_server().await,
                     Err(e) => Err(ClientError::ServerGone(e.to_string())),
                 }

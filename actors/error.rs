@@ -43,8 +43,6 @@ pub enum ClientError {
     StatementModeTransaction,
     #[error("the admin console is not available yet in this version")]
     AdminUnavailable,
-    #[error("terminated by the administrator")]
-    Killed,
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -65,7 +63,7 @@ impl ClientError {
             ClientError::TooManyClients { .. } => "53300",
             ClientError::WaitTimeout { .. } => "53400",
             ClientError::ServerUnavailable { .. } | ClientError::ServerGone(_) => "08006",
-            ClientError::ShuttingDown | ClientError::Killed => "57P01",
+            ClientError::ShuttingDown => "57P01",
             ClientError::LoginTimeout(_) => "08P01",
             ClientError::IdleTransactionTimeout(_) => "25P03",
             ClientError::ClientIdleTimeout(_) => "57P05",

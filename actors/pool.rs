@@ -59,6 +59,8 @@ pub struct PoolShard {
     /// Connections checked out by clients of this arbiter.
     active: Cell<usize>,
     pub stats: Cell<ShardStats>,
+    /// How often the pool actor was restarted by its supervisor.
+    pub restarts: Cell<u32>,
     addr: RefCell<Option<Addr<PoolActor>>>,
 }
 
@@ -75,6 +77,7 @@ impl PoolShard {
             connecting: Cell::new(0),
             active: Cell::new(0),
             stats: Cell::new(ShardStats::default()),
+            restarts: Cell::new(0),
             addr: RefCell::new(None),
         })
     }
@@ -97,10 +100,6 @@ impl PoolShard {
 
     pub fn idle_count(&self) -> usize {
         self.idle.borrow().len()
-    }
-
-    pub fn active_count(&self) -> usize {
-        self.active.get()
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -415,6 +414,7 @@ impl Actor for PoolActor {
 
 impl Supervised for PoolActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.shard.restarts.set(self.shard.restarts.get() + 1);
         info!(self.shard.log, "pool actor restarting; idle connections and waiters are kept";
             "idle" => self.shard.idle_count(), "waiting" => self.shard.waiting_count());
     }
@@ -461,6 +461,19 @@ impl Handler<Donate> for PoolActor {
     }
 }
 
+/// Stop the actor; its supervisor restarts it with the shard (idle connections, waiters)
+/// intact and the timers re-armed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Restart;
+
+impl Handler<Restart> for PoolActor {
+    type Result = ();
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 /// Close idle connections now (shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -470,5 +483,89 @@ impl Handler<CloseIdle> for PoolActor {
     type Result = ();
     fn handle(&mut self, _: CloseIdle, _: &mut Context<Self>) {
         self.shard.close_idle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::Loaded;
+    use crate::worker::Worker;
+
+    /// A config whose only server accepts TCP and never answers, so a connection being
+    /// opened stays pending and a waiter keeps waiting.
+    async fn shard_in_front_of_a_black_hole() -> (Rc<PoolShard>, tokio::net::TcpListener) {
+        let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = hole.local_addr().unwrap().port();
+        let toml = format!(
+            "[general]\nauth_type = \"trust\"\nworkers = 1\n[users.u]\n[pools.p]\n\
+             server_connect_timeout = \"0s\"\nquery_wait_timeout = \"0s\"\n\
+             servers = [{{ host = \"127.0.0.1\", port = {port} }}]\n"
+        );
+        let config = pgcorral::config::load_str(&toml, &Default::default()).unwrap();
+        let log = Logger::root(slog::Discard, slog::o!());
+        let shared = Shared::new(Loaded::new(config).unwrap(), log);
+        let worker = Worker::install(0, shared);
+        (worker.shard("p", "u").unwrap(), hole)
+    }
+
+    /// A connected socket dressed up as an idle, logged-in server connection.
+    async fn fake_server_conn(shard: &PoolShard) -> (ServerConn, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
+        let conn = ServerConn::for_tests(client.unwrap(), addr, shard.global.generation());
+        (conn, server.unwrap().0)
+    }
+
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[test]
+    fn a_restarted_pool_actor_keeps_its_idle_connections_and_waiters() {
+        actix_rt::System::new().block_on(async {
+            let (shard, _hole) = shard_in_front_of_a_black_hole().await;
+            let addr = loop {
+                if let Some(a) = shard.addr.borrow().clone() {
+                    break a;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            // A client waits: the only server never answers, so it waits on.
+            let waiting = shard.clone();
+            let waiter = actix_rt::spawn(async move { waiting.checkout().await.is_ok() });
+            until("the waiter is queued", || shard.waiting_count() == 1).await;
+
+            addr.do_send(Restart);
+            until("the supervisor restarted the actor", || {
+                shard.restarts.get() == 1
+            })
+            .await;
+            assert_eq!(shard.waiting_count(), 1, "the waiter survived the restart");
+
+            // A connection returned now goes to that waiter.
+            let (conn, _peer) = fake_server_conn(&shard).await;
+            shard.release(conn);
+            assert!(waiter.await.unwrap(), "the waiter got the connection");
+
+            // An idle connection survives a restart too, and the timers run again after it.
+            let (conn, _peer2) = fake_server_conn(&shard).await;
+            shard.release(conn);
+            assert_eq!(shard.idle_count(), 1);
+            let addr = shard.addr.borrow().clone().unwrap();
+            addr.do_send(Restart);
+            until("the second restart", || shard.restarts.get() == 2).await;
+            assert_eq!(
+                shard.idle_count(),
+                1,
+                "the idle connection survived the restart"
+            );
+            assert!(shard.addr.borrow().is_some());
+        });
     }
 }

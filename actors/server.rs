@@ -337,6 +337,26 @@ impl ServerConn {
         Ok(scan.forward > 0)
     }
 
+    /// A connection over an already connected socket, as if logged in (unit tests only).
+    #[cfg(test)]
+    pub fn for_tests(stream: TcpStream, addr: SocketAddr, generation: u64) -> ServerConn {
+        ServerConn {
+            id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            stream,
+            addr,
+            buf: BytesMut::new(),
+            scanner: Scanner::new(pgcorral::protocol::DEFAULT_MAX_MESSAGE_SIZE),
+            exchange: Exchange::default(),
+            key: (1, 2),
+            params: ParamSet::new(),
+            login_params: Arc::new(ParamSet::new()),
+            created: Instant::now(),
+            last_used: Instant::now(),
+            generation,
+            budget: None,
+        }
+    }
+
     /// Makes this connection's settings what `client` expects (None needed: no round trip).
     /// ParameterStatus replies update `self.params`; the caller copies tracked ones back.
     pub async fn sync_params(&mut self, client: &ParamSet) -> Result<(), ServerError> {

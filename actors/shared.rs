@@ -150,16 +150,6 @@ impl Shared {
         Some(global)
     }
 
-    /// Every pool created so far.
-    pub fn pools(&self) -> Vec<Arc<PoolGlobal>> {
-        self.pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
-    }
-
     /// PBKDF2 for logging into a server with SCRAM: cached per (password, salt, iterations),
     /// computed on tokio's blocking pool on a miss so the arbiter thread never stalls.
     pub async fn salted_password(

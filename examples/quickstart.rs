@@ -19,7 +19,11 @@ const SECONDS: &str = "5";
 fn main() {
     // `cargo run --example` builds the example, not the daemon: build it (a no-op when fresh).
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = if cfg!(debug_assertions) { vec![] } else { vec!["--release"] };
+    let profile = if cfg!(debug_assertions) {
+        vec![]
+    } else {
+        vec!["--release"]
+    };
     let built = std::process::Command::new(cargo)
         .args(["build", "--quiet", "--bin", "pgcorral"])
         .args(profile)
@@ -34,11 +38,25 @@ fn main() {
         ..Default::default()
     });
     let port = stack.port.to_string();
-    println!("    PostgreSQL on 127.0.0.1:{}, pgcorral on 127.0.0.1:{port} (pid {})", stack.pg.port, stack.pooler.pid);
+    println!(
+        "    PostgreSQL on 127.0.0.1:{}, pgcorral on 127.0.0.1:{port} (pid {})",
+        stack.pg.port, stack.pooler.pid
+    );
 
     println!("==> pgbench -i through pgcorral");
-    let init = pgbench(stack.port, "postgres", "postgres", None, &["-i", "-s", "2", "-q"]);
-    assert!(init.success(), "pgbench -i failed:\n{}{}", init.stdout, init.stderr);
+    let init = pgbench(
+        stack.port,
+        "postgres",
+        "postgres",
+        None,
+        &["-i", "-s", "2", "-q"],
+    );
+    assert!(
+        init.success(),
+        "pgbench -i failed:\n{}{}",
+        init.stdout,
+        init.stderr
+    );
 
     println!("==> pgbench: {CLIENTS} clients for {SECONDS}s over {POOL_SIZE} server connections");
     let run = pgbench(
@@ -49,7 +67,14 @@ fn main() {
         &["-n", "-c", CLIENTS, "-j", "2", "-T", SECONDS, "-P", "1"],
     );
     print!("{}", run.stdout);
-    eprint!("{}", run.stderr.lines().filter(|l| l.starts_with("progress")).map(|l| format!("{l}\n")).collect::<String>());
+    eprint!(
+        "{}",
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("progress"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
     assert!(run.success(), "pgbench failed:\n{}", run.stderr);
 
     println!("==> the pool's state, as PostgreSQL sees it (connections from pgcorral by state)");
@@ -61,7 +86,13 @@ fn main() {
         let (state, n) = line.split_once('|').unwrap_or((line, ""));
         println!("    server connections {state:<8} {n}");
     }
-    let via = psql(stack.port, "postgres", "postgres", None, "SELECT count(*) FROM pgbench_history");
+    let via = psql(
+        stack.port,
+        "postgres",
+        "postgres",
+        None,
+        "SELECT count(*) FROM pgbench_history",
+    );
     println!("    rows written through pgcorral: {}", via.stdout.trim());
 
     println!(

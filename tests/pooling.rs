@@ -208,7 +208,10 @@ async fn one_connection_is_shared_by_clients_on_every_arbiter() {
             tokio::spawn(async move {
                 let mut c = RawClient::login(port, "postgres", "postgres", &[]).await;
                 for j in 0..50 {
-                    assert_eq!(c.value(&format!("SELECT {i} * 1000 + {j}")).await, (i * 1000 + j).to_string());
+                    assert_eq!(
+                        c.value(&format!("SELECT {i} * 1000 + {j}")).await,
+                        (i * 1000 + j).to_string()
+                    );
                 }
             })
         })
@@ -218,7 +221,10 @@ async fn one_connection_is_shared_by_clients_on_every_arbiter() {
     }
     assert_eq!(stack.server_connections("postgres"), 1);
     let log = stack.pooler.log();
-    assert!(log.contains("worker: 0") && log.contains("worker: 1"), "two arbiters listened");
+    assert!(
+        log.contains("worker: 0") && log.contains("worker: 1"),
+        "two arbiters listened"
+    );
 }
 
 #[tokio::test]
@@ -232,7 +238,10 @@ async fn reserve_pool_serves_a_client_that_waited_reserve_pool_timeout() {
     let mut late = RawClient::login(stack.port, "postgres", "postgres", &[]).await;
     let started = std::time::Instant::now();
     assert_eq!(late.value("SELECT 1").await, "1");
-    assert!(started.elapsed() >= Duration::from_millis(150), "waited for reserve_pool_timeout first");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "waited for reserve_pool_timeout first"
+    );
     assert_eq!(stack.server_connections("postgres"), 2);
     holder.query("COMMIT").await.unwrap();
 }

@@ -108,7 +108,7 @@ fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, ProtocolError> {
     }
     // After the terminating empty name only the final split remainder (empty) may follow.
     match (fields.next(), fields.next()) {
-        (Some(rest), None) if rest.is_empty() => Ok(params),
+        (Some([]), None) => Ok(params),
         (None, None) => Ok(params),
         _ => Err(bad()),
     }
