@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use pgcorral::protocol::builder;
 use pgcorral::protocol::tag::frontend as fe;
-use slog::{info, warn, Logger};
+use slog::{debug, info, warn, Logger};
 use tokio::io::AsyncWriteExt;
 
 use crate::cancel::{send_cancel, CancelTarget};
@@ -20,8 +20,10 @@ use crate::server::ServerConn;
 /// How long a salvage may take before the connection is closed instead.
 pub const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Salvages `server` in the background and returns it to `shard` (or closes it).
+/// Salvages `server` in the background and returns it to `shard` (or closes it). A server
+/// that was idle only needs its reset (session mode): that is not counted as a salvage.
 pub fn salvage(shard: Rc<PoolShard>, mut server: ServerConn, reset: Option<String>, log: Logger) {
+    let busy = !server.exchange.is_idle();
     actix_rt::spawn(async move {
         let id = server.id;
         let result = tokio::time::timeout(SALVAGE_TIMEOUT, repair(&mut server, reset.as_deref()))
@@ -29,13 +31,19 @@ pub fn salvage(shard: Rc<PoolShard>, mut server: ServerConn, reset: Option<Strin
             .unwrap_or(Err(ServerError::SalvageTimeout(SALVAGE_TIMEOUT)));
         match result {
             Ok(()) => {
-                info!(log, "salvaged server connection"; "server" => id);
-                shard.count_salvage(true);
+                if busy {
+                    info!(log, "salvaged server connection"; "server" => id);
+                    shard.count_salvage(true);
+                } else {
+                    debug!(log, "server connection reset"; "server" => id);
+                }
                 shard.checkin(server);
             }
             Err(e) => {
                 warn!(log, "could not salvage server connection; closing it"; "server" => id, "error" => %e);
-                shard.count_salvage(false);
+                if busy {
+                    shard.count_salvage(false);
+                }
                 shard.discard(server, true);
             }
         }

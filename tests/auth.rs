@@ -128,12 +128,14 @@ async fn trust_reports_unknown_users_and_databases_alike() {
 async fn logs_into_servers_that_demand_md5_or_scram() {
     let stack = Stack::start_with(StackConfig {
         users: "[users.md5user]\npassword = \"m-pass\"\n[users.scramuser]\npassword = \"s-pass\"\n\
+                [users.pwuser]\npassword = \"p-pass\"\n\
                 [users.wrongpass]\npassword = \"bad\"\nserver_user = \"scramuser\"\n"
             .into(),
         pg: PgOptions {
             hba: vec![
                 "host all md5user 127.0.0.1/32 md5".into(),
                 "host all scramuser 127.0.0.1/32 scram-sha-256".into(),
+                "host all pwuser 127.0.0.1/32 password".into(),
             ],
             ..Default::default()
         },
@@ -145,7 +147,10 @@ async fn logs_into_servers_that_demand_md5_or_scram() {
     stack
         .pg
         .create_role("scramuser", "s-pass", PasswordMethod::Scram);
-    for user in ["md5user", "scramuser"] {
+    stack
+        .pg
+        .create_role("pwuser", "p-pass", PasswordMethod::Scram);
+    for user in ["md5user", "scramuser", "pwuser"] {
         let (c, _d) = connect(stack.port, user, "postgres", None).await.unwrap();
         let r = c.query_one("SELECT current_user::text", &[]).await.unwrap();
         assert_eq!(r.get::<_, String>(0), user);

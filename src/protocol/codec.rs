@@ -97,6 +97,54 @@ mod tests {
         }
     }
 
+    /// Every message the builders make, in one stream.
+    fn every_builder_message() -> (BytesMut, Vec<u8>) {
+        let mut b = BytesMut::new();
+        builder::auth_ok(&mut b);
+        builder::auth_cleartext(&mut b);
+        builder::auth_md5(&mut b, [1, 2, 3, 4]);
+        builder::auth_sasl(&mut b, "SCRAM-SHA-256");
+        builder::auth_sasl_continue(&mut b, b"r=abc,s=xyz,i=4096");
+        builder::auth_sasl_final(&mut b, b"v=sig");
+        builder::parameter_status(&mut b, "TimeZone", "UTC");
+        builder::backend_key_data(&mut b, 1, 2);
+        builder::ready_for_query(&mut b, b'I');
+        builder::error_response(&mut b, "ERROR", "22012", "division by zero");
+        builder::notice_response(&mut b, "NOTICE", "00000", "hello");
+        builder::command_complete(&mut b, "SELECT 1");
+        builder::row_description(&mut b, &["a", "b"]);
+        builder::data_row(&mut b, &[Some("x"), None]);
+        builder::copy_data(&mut b, b"1\t2\n");
+        builder::password(&mut b, "secret");
+        builder::sasl_initial_response(&mut b, "SCRAM-SHA-256", b"n,,n=,r=x");
+        builder::sasl_response(&mut b, b"c=biws");
+        builder::query(&mut b, "SELECT 1");
+        builder::sync(&mut b);
+        builder::copy_fail(&mut b, "client gone");
+        builder::terminate(&mut b);
+        let tags = b"RRRRRRSKZENCTDdpppQSfX".to_vec();
+        (b, tags)
+    }
+
+    #[test]
+    fn every_message_type_decodes_at_every_split_point() {
+        let (whole, tags) = every_builder_message();
+        let codec = MessageCodec::new(1024);
+        for cut in 0..=whole.len() {
+            let mut codec = codec;
+            let mut buf = BytesMut::from(&whole[..cut]);
+            let mut got = Vec::new();
+            while let Some(m) = codec.decode(&mut buf).unwrap() {
+                got.push(m.tag);
+            }
+            buf.extend_from_slice(&whole[cut..]);
+            while let Some(m) = codec.decode(&mut buf).unwrap() {
+                got.push(m.tag);
+            }
+            assert_eq!(got, tags, "cut at {cut}");
+        }
+    }
+
     #[test]
     fn refuses_an_absurd_length_without_allocating() {
         let mut codec = MessageCodec::new(1024);
