@@ -15,12 +15,12 @@ use pgcorral::session::params::{is_tracked_reported, StartupParams};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use slog::debug;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_util::codec::Decoder;
 
 use crate::cancel::{send_cancel, CancelKey};
 use crate::error::ClientError;
+use crate::framed::read_frame;
 use crate::pool::{CheckoutError, PoolShard};
 use crate::shared::UserAuth;
 use crate::worker::Worker;
@@ -156,15 +156,7 @@ async fn read_startup(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
 ) -> Result<StartupPacket, ClientError> {
-    loop {
-        if let Some(p) = StartupCodec.decode(buf)? {
-            return Ok(p);
-        }
-        buf.reserve(512);
-        if stream.read_buf(buf).await? == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-        }
-    }
+    read_frame(stream, buf, &mut StartupCodec, 512).await
 }
 
 /// Reads one password-type message (`p`); anything else is a protocol violation.
@@ -172,23 +164,17 @@ async fn read_password_message(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
 ) -> Result<Bytes, ClientError> {
-    let mut codec = MessageCodec::new(LOGIN_MESSAGE_MAX);
-    loop {
-        if let Some(m) = codec.decode(buf)? {
-            if m.tag != fe::PASSWORD {
-                return Err(ProtocolError::Unexpected {
-                    tag: m.tag,
-                    context: "expected a password message",
-                }
-                .into());
-            }
-            return Ok(m.body);
+    let m =
+        read_frame::<_, ClientError>(stream, buf, &mut MessageCodec::new(LOGIN_MESSAGE_MAX), 512)
+            .await?;
+    if m.tag != fe::PASSWORD {
+        return Err(ProtocolError::Unexpected {
+            tag: m.tag,
+            context: "expected a password message",
         }
-        buf.reserve(512);
-        if stream.read_buf(buf).await? == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-        }
+        .into());
     }
+    Ok(m.body)
 }
 
 async fn authenticate_md5(

@@ -5,6 +5,7 @@ mod budget;
 mod cancel;
 mod client;
 mod error;
+mod framed;
 mod listener;
 mod login;
 mod pool;

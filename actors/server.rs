@@ -17,10 +17,10 @@ use pgcorral::session::params::{self, ParamSet};
 use pgcorral::session::Exchange;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Decoder;
 
 use crate::budget::BudgetToken;
 use crate::error::ServerError;
+use crate::framed::read_frame;
 use crate::shared::Shared;
 
 /// Read buffer size for server sockets.
@@ -125,12 +125,19 @@ impl ServerConn {
             })?;
         let stream = TcpStream::connect(addr).await.map_err(connect_err)?;
         crate::listener::tune_socket(&stream, &shared.general());
-        let mut conn = ServerConn {
+        let mut conn = ServerConn::new(stream, addr, shared.max_message_size(), generation);
+        conn.login(target, shared).await?;
+        Ok(conn)
+    }
+
+    /// A connection over a connected socket, before login.
+    fn new(stream: TcpStream, addr: SocketAddr, max_message_size: usize, generation: u64) -> Self {
+        ServerConn {
             id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stream,
             addr,
             buf: BytesMut::with_capacity(SERVER_READ_SIZE),
-            scanner: Scanner::new(shared.max_message_size()),
+            scanner: Scanner::new(max_message_size),
             exchange: Exchange::default(),
             key: (0, 0),
             params: ParamSet::new(),
@@ -139,9 +146,7 @@ impl ServerConn {
             last_used: Instant::now(),
             generation,
             budget: None,
-        };
-        conn.login(target, shared).await?;
-        Ok(conn)
+        }
     }
 
     async fn login(&mut self, target: &ServerTarget, shared: &Shared) -> Result<(), ServerError> {
@@ -239,21 +244,21 @@ impl ServerConn {
 
     /// Reads one whole message (login and quiet statements only; never on the data path).
     async fn read_message(&mut self) -> Result<(u8, bytes::Bytes), ServerError> {
-        let mut codec = MessageCodec::new(self.scanner_max());
-        loop {
-            if let Some(m) = codec.decode(&mut self.buf)? {
-                return Ok((m.tag, m.body));
+        let mut codec = MessageCodec::new(self.scanner.max_len());
+        let m = read_frame::<_, ServerError>(
+            &mut self.stream,
+            &mut self.buf,
+            &mut codec,
+            SERVER_READ_SIZE,
+        )
+        .await
+        .map_err(|e| match e {
+            ServerError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                ServerError::Closed
             }
-            self.buf.reserve(SERVER_READ_SIZE);
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(ServerError::Closed);
-            }
-        }
-    }
-
-    fn scanner_max(&self) -> usize {
-        // The scanner holds the configured limit; logins use the same.
-        self.scanner.max_len()
+            e => e,
+        })?;
+        Ok((m.tag, m.body))
     }
 
     /// Sends `sql` as a simple query and reads until the server is quiet, discarding the
@@ -340,21 +345,12 @@ impl ServerConn {
     /// A connection over an already connected socket, as if logged in (unit tests only).
     #[cfg(test)]
     pub fn for_tests(stream: TcpStream, addr: SocketAddr, generation: u64) -> ServerConn {
-        ServerConn {
-            id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ServerConn::new(
             stream,
             addr,
-            buf: BytesMut::new(),
-            scanner: Scanner::new(pgcorral::protocol::DEFAULT_MAX_MESSAGE_SIZE),
-            exchange: Exchange::default(),
-            key: (1, 2),
-            params: ParamSet::new(),
-            login_params: Arc::new(ParamSet::new()),
-            created: Instant::now(),
-            last_used: Instant::now(),
+            pgcorral::protocol::DEFAULT_MAX_MESSAGE_SIZE,
             generation,
-            budget: None,
-        }
+        )
     }
 
     /// Makes this connection's settings what `client` expects (None needed: no round trip).
