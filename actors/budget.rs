@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Addr;
-use pgcorral::config::{Config, Pool, PoolMode, ServerRole};
+use pgcorral::config::{Config, Pool, PoolMode};
 use pgcorral::session::ParamSet;
 
+use crate::health::CheckSettings;
 use crate::pool::PoolActor;
 use crate::server::ServerTarget;
+use crate::server_state::ServerState;
 use crate::shared::UserAuth;
 
 /// A pool's settings, resolved for one user.
@@ -34,17 +36,14 @@ pub struct PoolSettings {
     pub query_timeout: Option<Duration>,
     pub reset_query: String,
     pub target: ServerTarget,
+    pub ban_time: Duration,
 }
 
 impl PoolSettings {
-    pub fn new(pool: &Pool, config: &Config, auth: &UserAuth) -> PoolSettings {
+    /// Settings for the pool's server number `server` (of its first shard).
+    pub fn new(pool: &Pool, config: &Config, auth: &UserAuth, server: usize) -> PoolSettings {
         let shard = &pool.shards[0];
-        // Until replicas and balancing land, a pool uses its first primary (or first server).
-        let server = shard
-            .servers
-            .iter()
-            .find(|s| s.role == ServerRole::Primary)
-            .unwrap_or(&shard.servers[0]);
+        let server = &shard.servers[server];
         let user = &auth.user;
         PoolSettings {
             name: pool.name.clone(),
@@ -72,12 +71,23 @@ impl PoolSettings {
                     .unwrap_or_else(|| user.name.clone()),
                 secret: auth.server_secret.clone(),
             },
+            ban_time: pool.ban_time,
         }
     }
 
     /// "database/user", as pools are named in errors and logs.
     pub fn label(&self) -> String {
         format!("{}/{}", self.name, self.user)
+    }
+
+    /// The health-check settings of this pool.
+    pub fn checks(pool: &Pool) -> CheckSettings {
+        CheckSettings {
+            interval: pool.healthcheck_interval,
+            timeout: pool.healthcheck_timeout,
+            ban_time: pool.ban_time,
+            max_replica_lag: pool.max_replica_lag,
+        }
     }
 }
 
@@ -122,9 +132,11 @@ impl Drop for BudgetToken {
     }
 }
 
-/// What all arbiters' shards of one (pool, user) share.
+/// What all arbiters' shards of one (pool, user, server) share.
 pub struct PoolGlobal {
     pub settings: PoolSettings,
+    /// The server these connections go to.
+    pub server: Arc<ServerState>,
     /// Server connections open or being opened, across arbiters.
     open: AtomicUsize,
     db: Cap,
@@ -144,17 +156,21 @@ pub struct PoolGlobal {
 }
 
 impl PoolGlobal {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pool: &Pool,
         config: &Config,
         auth: &UserAuth,
+        server_index: usize,
+        server: Arc<ServerState>,
         workers: usize,
         home_worker: usize,
         db_count: Arc<AtomicUsize>,
         user_count: Arc<AtomicUsize>,
     ) -> PoolGlobal {
         PoolGlobal {
-            settings: PoolSettings::new(pool, config, auth),
+            settings: PoolSettings::new(pool, config, auth, server_index),
+            server,
             open: AtomicUsize::new(0),
             db: Cap {
                 count: db_count,

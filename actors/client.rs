@@ -11,24 +11,30 @@ use actix::prelude::*;
 use bytes::{Buf, BytesMut};
 use pgcorral::config::PoolMode;
 use pgcorral::protocol::backend::{self, TxStatus};
+use pgcorral::protocol::codec::checked_total_len;
 use pgcorral::protocol::scanner::Verdict;
 use pgcorral::protocol::tag::{backend as be, frontend as fe};
-use pgcorral::protocol::{builder, Scanner};
+use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
+use pgcorral::route::{parse_extension, Extension, RoleSetting};
 use pgcorral::session::params::{is_tracked_reported, ParamSet};
 use slog::{debug, info, o, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::cancel::{send_cancel, CancelKey, CancelTarget};
+use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
 use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
-use crate::pool::PoolShard;
+use crate::pool::{CheckoutError, PoolShard};
 use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
+use crate::server_state::BanReason;
 use crate::worker::Worker;
 
 /// How much a client read asks for at once.
 const CLIENT_READ_SIZE: usize = 8 * 1024;
+/// Pause before choosing again when no server fits (waiting for a primary, or for roles).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -140,7 +146,12 @@ struct Connected {
     scanner: Scanner,
     /// Settings the client expects on every server connection.
     settings: ParamSet,
-    shard: Rc<PoolShard>,
+    /// The pool's servers on this arbiter.
+    cluster: Rc<Cluster>,
+    /// The member whose connection is attached (meaningful while `server` is Some).
+    member: usize,
+    /// The client's server role setting (`SET SERVER ROLE`, else the pool's default_role).
+    role: RoleSetting,
     mode: PoolMode,
     key: CancelKey,
     worker: Rc<Worker>,
@@ -158,7 +169,7 @@ struct Connected {
 
 impl Connected {
     fn new(s: Session, l: LoggedIn) -> Connected {
-        let settings = &l.shard.global.settings;
+        let settings = l.cluster.settings();
         let log = s.log.new(o!("pool" => settings.label()));
         // `auto` pins a server while session state exists; until state tracking lands it
         // keeps the server for the session, which is always correct.
@@ -172,7 +183,9 @@ impl Connected {
             scanner: Scanner::new(s.worker.shared.max_message_size()),
             settings: l.params.settings,
             mode,
-            shard: l.shard,
+            role: l.cluster.default_role,
+            cluster: l.cluster,
+            member: 0,
             key: l.key,
             worker: s.worker,
             log,
@@ -212,7 +225,7 @@ impl Connected {
         if self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
-        let idle = self.shard.global.settings.client_idle_timeout;
+        let idle = self.cluster.settings().client_idle_timeout;
         tokio::select! {
             r = self.stream.readable() => r?,
             _ = self.worker.shutdown.notified() => return Err(ClientError::ShuttingDown),
@@ -224,15 +237,64 @@ impl Connected {
         Ok(self.stream.read_buf(&mut self.buf).await? > 0)
     }
 
+    /// The shard of the attached server.
+    fn shard(&self) -> &Rc<PoolShard> {
+        &self.cluster.members[self.member].shard
+    }
+
+    /// The length of the whole message at the front of the buffer, or None if it is not all
+    /// there yet.
+    fn front_message(&self) -> Result<Option<usize>, ClientError> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let len = checked_total_len(&self.buf, self.scanner.max_len())?;
+        Ok((self.buf.len() >= len).then_some(len))
+    }
+
+    /// Reads more client bytes into the buffer; false when the client closed.
+    async fn read_more(&mut self) -> Result<bool, ClientError> {
+        self.buf.reserve(CLIENT_READ_SIZE);
+        Ok(self.stream.read_buf(&mut self.buf).await? > 0)
+    }
+
     /// Forwards buffered client messages to the server, checking one out first if needed.
+    /// Queries are looked at whole (SQL extensions, routing); everything else streams.
     async fn forward_client(&mut self) -> Result<(), ClientError> {
         loop {
             if self.buf.is_empty() {
                 return Ok(());
             }
-            if self.scanner.at_boundary() && self.buf[0] == fe::TERMINATE {
-                self.terminated = true;
-                return Ok(());
+            if self.scanner.at_boundary() {
+                let tag = self.buf[0];
+                if tag == fe::TERMINATE {
+                    self.terminated = true;
+                    return Ok(());
+                }
+                let whole_needed = tag == fe::QUERY
+                    || (tag == fe::PARSE
+                        && self.server.is_none()
+                        && self.cluster.needs_statement(self.role, self.mode));
+                if whole_needed {
+                    let Some(len) = self.front_message()? else {
+                        if !self.read_more().await? {
+                            return Err(
+                                std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()
+                            );
+                        }
+                        continue;
+                    };
+                    if tag == fe::QUERY {
+                        if let Some(ext) = parse_extension(query_text(&self.buf[..len])) {
+                            if self.server.as_ref().is_some_and(|s| !s.exchange.is_quiet()) {
+                                // Answer in order: after the server has answered what came first.
+                                return Ok(());
+                            }
+                            self.answer_extension(ext, len).await?;
+                            continue;
+                        }
+                    }
+                }
             }
             if self.server.is_none() {
                 self.attach().await?;
@@ -244,9 +306,11 @@ impl Connected {
             let exchange = &mut server.exchange;
             let scan = self.scanner.scan(
                 &self.buf,
-                |_| false,
-                |tag, _| {
-                    if tag == fe::TERMINATE {
+                |t| t == fe::QUERY,
+                |tag, msg| {
+                    if tag == fe::TERMINATE
+                        || (tag == fe::QUERY && parse_extension(query_text(msg)).is_some())
+                    {
                         Verdict::StopBefore
                     } else {
                         exchange.frontend(tag);
@@ -267,22 +331,111 @@ impl Connected {
                 self.quiet_since = None;
             }
             if !scan.stopped {
+                if let Some(needs) = scan.needs {
+                    self.buf.reserve(needs.saturating_sub(self.buf.len()));
+                }
                 return Ok(());
             }
         }
     }
 
-    /// Checks out a server connection and prepares it for this client.
+    /// Answers `SET SERVER ROLE` / `SHOW SERVER ROLE` (the `len`-byte Query at the front).
+    async fn answer_extension(&mut self, ext: Extension, len: usize) -> Result<(), ClientError> {
+        self.buf.advance(len);
+        let mut out = BytesMut::new();
+        match ext {
+            Extension::SetServerRole(_)
+                if self.mode == PoolMode::Session && self.server.is_some() =>
+            {
+                builder::error_response(
+                    &mut out,
+                    "ERROR",
+                    "0A000",
+                    "SET SERVER ROLE must come before the first query of a session-mode client",
+                );
+            }
+            Extension::SetServerRole(role) => {
+                self.role = role;
+                builder::command_complete(&mut out, "SET");
+            }
+            Extension::ShowServerRole => {
+                builder::row_description(&mut out, &["server_role"]);
+                builder::data_row(&mut out, &[Some(self.role.as_str())]);
+                builder::command_complete(&mut out, "SHOW");
+            }
+            Extension::BadServerRole(value) => builder::error_response(
+                &mut out,
+                "ERROR",
+                "22023",
+                &format!("invalid server role \"{value}\": use primary, replica, any or auto"),
+            ),
+        }
+        let status = self
+            .server
+            .as_ref()
+            .map_or(b'I', |s| s.exchange.tx.as_byte());
+        builder::ready_for_query(&mut out, status);
+        self.stream.write_all(&out).await?;
+        let idle = self.server.as_ref().is_some_and(|s| s.exchange.is_idle());
+        if idle && self.buf.is_empty() && self.mode != PoolMode::Session {
+            self.detach();
+        }
+        Ok(())
+    }
+
+    /// Chooses a server for the transaction (or session), checks out one of its connections
+    /// and prepares it for this client. A server that cannot be reached is banned (by its
+    /// pool) and another tried; a client that needs the primary waits for one up to
+    /// query_wait_timeout.
     async fn attach(&mut self) -> Result<(), ClientError> {
-        let mut server = self
-            .shard
-            .checkout()
-            .await
-            .map_err(|e| checkout_error(&self.shard, e))?;
+        let statement = if self.cluster.needs_statement(self.role, self.mode) {
+            first_statement(&self.buf)
+        } else {
+            None
+        };
+        let want = self.cluster.want(self.role, self.mode, statement);
+        let started = Instant::now();
+        let wait = self.cluster.settings().query_wait_timeout;
+        let mut tried = Vec::new();
+        let (member, mut server) = loop {
+            let Some(i) = self.cluster.choose(want, &tried) else {
+                let waited = started.elapsed();
+                if self.cluster.worth_waiting(want) && wait.is_none_or(|w| waited < w) {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    tried.clear();
+                    continue;
+                }
+                return Err(ClientError::NoServer {
+                    pool: self.cluster.settings().label(),
+                    role: want.as_str(),
+                    waited: self.cluster.worth_waiting(want).then_some(waited),
+                });
+            };
+            let shard = &self.cluster.members[i].shard;
+            match shard.checkout().await {
+                Ok(conn) => break (i, conn),
+                Err(CheckoutError::WaitTimeout(t)) => {
+                    let m = &self.cluster.members[i];
+                    let shared = &self.worker.shared;
+                    shared.ban(
+                        &m.state,
+                        BanReason::CheckoutTimeout,
+                        m.shard.global.settings.ban_time,
+                    );
+                    return Err(checkout_error(shard, CheckoutError::WaitTimeout(t)));
+                }
+                Err(e) => {
+                    debug!(self.log, "server unavailable, choosing another";
+                        "server" => self.cluster.members[i].state.addr(), "error" => ?e);
+                    tried.push(i);
+                }
+            }
+        };
+        let shard = self.cluster.members[member].shard.clone();
         let before = server.params.clone();
         if let Err(e) = server.sync_params(&self.settings).await {
             let broken = !matches!(e, ServerError::Query(_));
-            self.shard.discard(server, broken);
+            shard.discard(server, broken);
             return Err(match e {
                 ServerError::Query(f) => ClientError::ServerRejected(f),
                 e => ClientError::ServerGone(e.to_string()),
@@ -302,6 +455,14 @@ impl Connected {
             pid: server.key.0,
             secret: server.key.1,
         }));
+        if self.cluster.counts_outstanding() {
+            shard
+                .global
+                .server
+                .outstanding
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.member = member;
         self.server = Some(server);
         Ok(())
     }
@@ -313,14 +474,31 @@ impl Connected {
             self.query_started = None;
             self.quiet_since = None;
             self.timed_out = false;
-            self.shard.checkin(server);
+            self.uncount();
+            self.shard().checkin(server);
         }
+    }
+
+    /// Takes this client's checkout off its server's outstanding count.
+    fn uncount(&self) {
+        if self.cluster.counts_outstanding() {
+            let state = &self.cluster.members[self.member].state;
+            state.outstanding.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Bans the attached server for `reason`.
+    fn ban_attached(&self, reason: BanReason) {
+        let m = &self.cluster.members[self.member];
+        self.worker
+            .shared
+            .ban(&m.state, reason, m.shard.global.settings.ban_time);
     }
 
     /// With a server attached: waits for server output or more client input, and handles
     /// query_timeout and idle_transaction_timeout.
     async fn wait_attached(&mut self) -> Result<(), ClientError> {
-        let settings = &self.shard.global.settings;
+        let settings = &self.cluster.settings();
         let (deadline, timer, idle) = {
             let Some(server) = self.server.as_ref() else {
                 return Ok(());
@@ -378,10 +556,11 @@ impl Connected {
     }
 
     async fn timer_fired(&mut self, timer: Timer) -> Result<(), ClientError> {
-        let settings = &self.shard.global.settings;
+        let settings = &self.cluster.settings();
         match timer {
             Timer::Query => {
                 self.timed_out = true;
+                self.ban_attached(BanReason::QueryTimeout);
                 if let Some(target) = self.key.slot.get() {
                     info!(self.log, "query_timeout: canceling the running query"; "server" => %target.addr);
                     actix_rt::spawn(async move {
@@ -484,7 +663,7 @@ impl Connected {
             // query_timeout canceled this query: say so instead of "user request".
             let len = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
             buf.advance(len);
-            let t = self.shard.global.settings.query_timeout.unwrap_or_default();
+            let t = self.cluster.settings().query_timeout.unwrap_or_default();
             let mut out = BytesMut::new();
             builder::error_response(
                 &mut out,
@@ -524,23 +703,28 @@ impl Connected {
             return;
         };
         self.key.slot.set(None);
+        self.uncount();
+        if matches!(result, Err(ClientError::ServerGone(_))) {
+            self.ban_attached(BanReason::ConnectionLost);
+        }
+        let shard = self.shard().clone();
         let reset = match self.mode {
             PoolMode::Session | PoolMode::Auto => {
-                Some(self.shard.global.settings.reset_query.clone()).filter(|q| !q.is_empty())
+                Some(self.cluster.settings().reset_query.clone()).filter(|q| !q.is_empty())
             }
             _ => None,
         };
         if server.exchange.is_idle() && reset.is_none() && server.scanner.at_boundary() {
-            self.shard.checkin(server);
+            shard.checkin(server);
         } else if self.scanner.at_boundary() {
-            salvage(self.shard.clone(), server, reset, self.log.clone());
+            salvage(shard, server, reset, self.log.clone());
         } else {
             // Half a message went to the server: its stream cannot be repaired.
             info!(
                 self.log,
                 "closing server connection: client left in the middle of a message"
             );
-            self.shard.discard(server, true);
+            shard.discard(server, true);
         }
     }
 }
@@ -550,5 +734,31 @@ async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The SQL text of a whole Query message (header included); empty if malformed.
+fn query_text(msg: &[u8]) -> &str {
+    msg.get(HEADER_LEN..msg.len().saturating_sub(1))
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("")
+}
+
+/// The SQL of the first message in `buf` when it is a whole Query or Parse (for routing).
+fn first_statement(buf: &[u8]) -> Option<&str> {
+    let tag = *buf.first()?;
+    let len = 1 + u32::from_be_bytes(buf.get(1..5)?.try_into().ok()?) as usize;
+    let msg = buf.get(..len)?;
+    match tag {
+        fe::QUERY => Some(query_text(msg)),
+        fe::PARSE => {
+            // Parse: statement name, NUL, query text, NUL, parameter types.
+            let body = &msg[HEADER_LEN..];
+            let name_end = body.iter().position(|&b| b == 0)?;
+            let rest = &body[name_end + 1..];
+            let text_end = rest.iter().position(|&b| b == 0)?;
+            std::str::from_utf8(&rest[..text_end]).ok()
+        }
+        _ => None,
     }
 }

@@ -29,6 +29,15 @@ pub enum ClientError {
     ServerUnavailable { pool: String, reason: String },
     #[error("{}", .0.message)]
     ServerRejected(ErrorFields),
+    #[error("no {role} server available in pool \"{pool}\"{}", match waited {
+        Some(w) => format!(" after waiting {w:?} (query_wait_timeout)"),
+        None => ": every eligible server is banned or down".to_string(),
+    })]
+    NoServer {
+        pool: String,
+        role: &'static str,
+        waited: Option<Duration>,
+    },
     #[error("server connection lost ({0})")]
     ServerGone(String),
     #[error("pgcorral is shutting down")]
@@ -61,7 +70,11 @@ impl ClientError {
             } => "3D000",
             ClientError::NoSuchPool { .. } => "28000",
             ClientError::TooManyClients { .. } => "53300",
-            ClientError::WaitTimeout { .. } => "53400",
+            ClientError::WaitTimeout { .. }
+            | ClientError::NoServer {
+                waited: Some(_), ..
+            } => "53400",
+            ClientError::NoServer { .. } => "08006",
             ClientError::ServerUnavailable { .. } | ClientError::ServerGone(_) => "08006",
             ClientError::ShuttingDown => "57P01",
             ClientError::LoginTimeout(_) => "08P01",

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use pgcorral::auth::{md5_verify, ScramServer, ScramVerifier, Secret};
@@ -11,7 +12,9 @@ use pgcorral::config::AuthType;
 use pgcorral::protocol::startup::StartupPacket;
 use pgcorral::protocol::tag::frontend as fe;
 use pgcorral::protocol::{builder, MessageCodec, ProtocolError, StartupCodec};
+use pgcorral::route::Want;
 use pgcorral::session::params::{is_tracked_reported, StartupParams};
+use pgcorral::session::ParamSet;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use slog::debug;
@@ -19,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::cancel::{send_cancel, CancelKey};
+use crate::cluster::Cluster;
 use crate::error::ClientError;
 use crate::framed::read_frame;
 use crate::pool::{CheckoutError, PoolShard};
@@ -31,7 +35,7 @@ const LOGIN_MESSAGE_MAX: usize = 64 * 1024;
 /// A client that logged in.
 pub struct LoggedIn {
     pub params: StartupParams,
-    pub shard: Rc<PoolShard>,
+    pub cluster: Rc<Cluster>,
     pub key: CancelKey,
 }
 
@@ -107,22 +111,12 @@ pub async fn login(
     if loaded.config.pool(&params.database).is_none() {
         return Err(no_pool(true));
     }
-    let shard = worker
-        .shard(&params.database, &params.user)
+    let cluster = worker
+        .cluster(&params.database, &params.user)
         .ok_or_else(|| no_pool(true))?;
-    let server_params = match shard.global.server_params() {
+    let server_params = match cluster.server_params() {
         Some(p) => p,
-        None => {
-            // First client of this pool: log into a server to learn what it reports.
-            let conn = shard
-                .checkout()
-                .await
-                .map_err(|e| checkout_error(&shard, e))?;
-            let p = conn.login_params.clone();
-            shard.global.remember_server_params(&p);
-            shard.checkin(conn);
-            p
-        }
+        None => learn_server_params(&cluster).await?,
     };
     builder::auth_ok(&mut out);
     for (name, value) in server_params.iter() {
@@ -136,7 +130,34 @@ pub async fn login(
     builder::backend_key_data(&mut out, key.pid, key.secret);
     builder::ready_for_query(&mut out, b'I');
     stream.write_all(&out).await?;
-    Ok(LoginOutcome::LoggedIn(LoggedIn { params, shard, key }))
+    Ok(LoginOutcome::LoggedIn(LoggedIn {
+        params,
+        cluster,
+        key,
+    }))
+}
+
+/// First client of a pool: log into a server (any that answers) to learn what it reports.
+async fn learn_server_params(cluster: &Cluster) -> Result<Arc<ParamSet>, ClientError> {
+    let mut last = None;
+    let mut tried = Vec::new();
+    while let Some(i) = cluster.choose(Want::Any, &tried) {
+        let shard = &cluster.members[i].shard;
+        match shard.checkout().await {
+            Ok(conn) => {
+                let p = conn.login_params.clone();
+                shard.global.remember_server_params(&p);
+                shard.checkin(conn);
+                return Ok(p);
+            }
+            Err(e) => last = Some(checkout_error(shard, e)),
+        }
+        tried.push(i);
+    }
+    Err(last.unwrap_or_else(|| ClientError::ServerUnavailable {
+        pool: cluster.settings().label(),
+        reason: "no server is up (all banned or not answering health checks)".into(),
+    }))
 }
 
 /// Maps a failed checkout to what the client is told.

@@ -1,16 +1,20 @@
 //! pgcorral: the daemon. Command line, logging, the actix System with one arbiter per
 //! worker, and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
 
+mod balancer;
 mod budget;
 mod cancel;
 mod client;
+mod cluster;
 mod error;
 mod framed;
+mod health;
 mod listener;
 mod login;
 mod pool;
 mod salvage;
 mod server;
+mod server_state;
 mod shared;
 mod worker;
 
@@ -20,12 +24,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::Actor;
 use actix_rt::{Arbiter, System};
 use clap::{Parser, Subcommand};
 use pgcorral::config::{self, Config, ConfigError, LogLevel};
 use slog::{crit, info, o, warn, Drain, Logger};
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::balancer::BalancerActor;
+use crate::health::HealthCheckActor;
 use crate::shared::{Loaded, Shared};
 use crate::worker::Worker;
 
@@ -116,8 +123,14 @@ fn run(config: Config, source: String) -> ExitCode {
     }
     info!(log, "pgcorral starting"; "version" => env!("CARGO_PKG_VERSION"), "config" => source,
         "listen" => %general.listen, "workers" => shared.workers);
+    let actor_log = log.clone();
     let system = System::new();
     let code = system.block_on(async move {
+        // The balancer and the health checker run on the main arbiter, off the client path.
+        let balancer = BalancerActor { log: actor_log }.start();
+        let health = HealthCheckActor::new(balancer.clone()).start();
+        let _ = shared.balancer.set(balancer);
+        let _ = shared.health.set(health);
         let arbiters: Vec<Arbiter> = listeners
             .into_iter()
             .enumerate()

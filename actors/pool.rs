@@ -15,12 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use pgcorral::config::ServerRole;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
+use crate::balancer::CheckOutcome;
 use crate::budget::{BudgetToken, PoolGlobal};
 use crate::error::ServerError;
+use crate::health::{parse_health_row, Probe, HEALTH_QUERY};
 use crate::server::{ServerConn, TransferableConn};
+use crate::server_state::BanReason;
 use crate::shared::Shared;
 
 /// Why a checkout failed.
@@ -66,7 +70,9 @@ pub struct PoolShard {
 
 impl PoolShard {
     pub fn new(global: Arc<PoolGlobal>, shared: Arc<Shared>, worker: usize) -> Rc<PoolShard> {
-        let log = shared.log.new(slog::o!("pool" => global.settings.label()));
+        let log = shared
+            .log
+            .new(slog::o!("pool" => global.settings.label(), "server" => global.server.addr()));
         Rc::new(PoolShard {
             global,
             shared,
@@ -167,8 +173,9 @@ impl PoolShard {
     /// Returns a connection after use. It goes to the oldest waiter here, or to an arbiter
     /// whose clients wait more, or back to the idle list; or it is closed if it is too old,
     /// from an older generation, or not idle.
-    pub fn checkin(self: &Rc<Self>, conn: ServerConn) {
+    pub fn checkin(self: &Rc<Self>, mut conn: ServerConn) {
         self.active.set(self.active.get().saturating_sub(1));
+        conn.last_used = Instant::now();
         self.release(conn);
     }
 
@@ -187,7 +194,7 @@ impl PoolShard {
     }
 
     /// Puts a connection that is not counted as active (new, adopted, salvaged) to use.
-    fn release(self: &Rc<Self>, mut conn: ServerConn) {
+    fn release(self: &Rc<Self>, conn: ServerConn) {
         let s = &self.global.settings;
         let too_old = s.lifetime.is_some_and(|l| conn.created.elapsed() >= l);
         if too_old
@@ -203,7 +210,6 @@ impl PoolShard {
             }
             return;
         }
-        conn.last_used = Instant::now();
         let mut conn = Some(conn);
         loop {
             let waiter = self.waiters.borrow_mut().pop_front();
@@ -300,6 +306,7 @@ impl PoolShard {
             match result {
                 Ok(mut conn) => {
                     conn.budget = Some(token);
+                    conn.last_used = Instant::now();
                     shard.bump(|s| s.connects += 1);
                     debug!(shard.log, "server connection opened"; "server" => conn.id, "addr" => %conn.addr);
                     shard.global.remember_server_params(&conn.login_params);
@@ -317,7 +324,12 @@ impl PoolShard {
     /// A connection could not be opened: the oldest waiter gets the error (no hang until
     /// query_wait_timeout when the server is down), and opening is retried for the rest.
     fn connect_failed(self: &Rc<Self>, e: &ServerError) {
-        warn!(self.log, "cannot open server connection"; "error" => %e);
+        warn!(self.log, "cannot open server connection"; "server" => self.global.server.addr(), "error" => %e);
+        self.shared.ban(
+            &self.global.server,
+            BanReason::ConnectFailed(e.to_string()),
+            self.global.settings.ban_time,
+        );
         let waiter = self.waiters.borrow_mut().pop_front();
         if let Some(w) = waiter {
             let _ = w.tx.send(Err(e.to_string()));
@@ -378,6 +390,56 @@ impl PoolShard {
         }
         if !self.waiters.borrow().is_empty() {
             self.grow();
+        }
+    }
+
+    /// A health check on a connection of this pool: an idle one (its idle clock untouched,
+    /// so checks never keep a connection from server_idle_timeout), or a new one within the
+    /// budget when there is something to learn. When every connection is busy the server is
+    /// evidently up.
+    pub async fn probe(self: &Rc<Self>, timeout: Duration) -> CheckOutcome {
+        let mut conn = match self.pop_idle() {
+            Some(c) => {
+                self.publish_counts();
+                c
+            }
+            None => {
+                // Open a connection only to learn something: the role of an `auto` server, or
+                // whether a banned server is back. Otherwise nothing idle means busy.
+                let server = &self.global.server;
+                if server.configured != ServerRole::Auto && !server.is_banned() {
+                    return CheckOutcome::Busy;
+                }
+                let s = &self.global.settings;
+                let Some(token) = BudgetToken::take(&self.global, s.size) else {
+                    return CheckOutcome::Busy;
+                };
+                let connect = ServerConn::connect(
+                    &s.target,
+                    &self.shared,
+                    Some(timeout),
+                    self.global.generation(),
+                );
+                match connect.await {
+                    Ok(mut c) => {
+                        c.budget = Some(token);
+                        self.global.remember_server_params(&c.login_params);
+                        c
+                    }
+                    Err(e) => {
+                        return CheckOutcome::Failed(BanReason::HealthCheckFailed(e.to_string()))
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, conn.query_row(HEALTH_QUERY)).await {
+            Ok(Ok(row)) => {
+                let (in_recovery, lag) = parse_health_row(&row);
+                self.release(conn);
+                CheckOutcome::Up { in_recovery, lag }
+            }
+            Ok(Err(e)) => CheckOutcome::Failed(BanReason::HealthCheckFailed(e.to_string())),
+            Err(_) => CheckOutcome::Failed(BanReason::HealthCheckTimeout(timeout)),
         }
     }
 
@@ -474,6 +536,14 @@ impl Handler<Restart> for PoolActor {
     }
 }
 
+impl Handler<Probe> for PoolActor {
+    type Result = ResponseFuture<CheckOutcome>;
+    fn handle(&mut self, msg: Probe, _: &mut Context<Self>) -> Self::Result {
+        let shard = self.shard.clone();
+        Box::pin(async move { shard.probe(msg.timeout).await })
+    }
+}
+
 /// Close idle connections now (shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -506,7 +576,8 @@ mod tests {
         let log = Logger::root(slog::Discard, slog::o!());
         let shared = Shared::new(Loaded::new(config).unwrap(), log);
         let worker = Worker::install(0, shared);
-        (worker.shard("p", "u").unwrap(), hole)
+        let cluster = worker.cluster("p", "u").unwrap();
+        (cluster.members[0].shard.clone(), hole)
     }
 
     /// A connected socket dressed up as an idle, logged-in server connection.

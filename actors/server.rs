@@ -271,6 +271,29 @@ impl ServerConn {
         self.drain().await
     }
 
+    /// Runs a simple query and returns its first row as text (health checks; the connection
+    /// must be quiet and its results small).
+    pub async fn query_row(&mut self, sql: &str) -> Result<Vec<Option<String>>, ServerError> {
+        let mut out = BytesMut::new();
+        builder::query(&mut out, sql);
+        self.stream.write_all(&out).await?;
+        let mut row = None;
+        let mut error = None;
+        loop {
+            let (tag, body) = self.read_message().await?;
+            match tag {
+                be::DATA_ROW if row.is_none() => row = Some(backend::data_row(&body)?),
+                be::ERROR_RESPONSE => error = Some(backend::error_fields(&body)),
+                be::READY_FOR_QUERY => break,
+                _ => {}
+            }
+        }
+        match (error, row) {
+            (Some(e), _) => Err(ServerError::Query(e)),
+            (None, row) => Ok(row.unwrap_or_default()),
+        }
+    }
+
     /// Reads and discards server output until every pending request is answered, tracking
     /// parameters and transaction status. Handles a partially forwarded message at the start.
     pub async fn drain(&mut self) -> Result<(), ServerError> {

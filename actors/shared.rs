@@ -3,14 +3,20 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use actix::Addr;
 
 use pgcorral::auth::{salted_password, SaltedPasswordCache, ScramVerifier, Secret};
-use pgcorral::config::{Config, General, User};
+use pgcorral::config::{Config, General, ServerRole, User};
 use slog::Logger;
 
+use crate::balancer::{BalancerActor, BanServer};
 use crate::budget::PoolGlobal;
 use crate::cancel::CancelRegistry;
+use crate::health::HealthCheckActor;
+use crate::server_state::{BanReason, ServerState};
 
 /// A configured user with its secrets parsed (and a SCRAM verifier derived from a plaintext
 /// password once, at load, so no login pays for PBKDF2).
@@ -73,7 +79,12 @@ pub struct Shared {
     pub clients: AtomicUsize,
     pub shutting_down: AtomicBool,
     pub workers: usize,
-    pools: Mutex<HashMap<(String, String), Arc<PoolGlobal>>>,
+    pools: Mutex<HashMap<(String, String, usize), Arc<PoolGlobal>>>,
+    servers: Mutex<HashMap<(String, u16), Arc<ServerState>>>,
+    /// The actor that owns bans and detected roles (set once the System runs).
+    pub balancer: OnceLock<Addr<BalancerActor>>,
+    /// The actor that checks servers (set once the System runs).
+    pub health: OnceLock<Addr<HealthCheckActor>>,
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
@@ -90,6 +101,9 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             workers,
             pools: Mutex::new(HashMap::new()),
+            servers: Mutex::new(HashMap::new()),
+            balancer: OnceLock::new(),
+            health: OnceLock::new(),
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
@@ -115,14 +129,16 @@ impl Shared {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// The process-wide half of the pool for (pool, user), created on first use.
+    /// The process-wide half of the pool for (pool, user) toward its server number `server`,
+    /// created on first use.
     pub fn pool_global(
         self: &Arc<Self>,
         pool: &str,
         user: &str,
+        server: usize,
         worker: usize,
     ) -> Option<Arc<PoolGlobal>> {
-        let key = (pool.to_owned(), user.to_owned());
+        let key = (pool.to_owned(), user.to_owned(), server);
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pools.get(&key) {
             return Some(p.clone());
@@ -130,6 +146,8 @@ impl Shared {
         let loaded = self.loaded();
         let cfg = loaded.config.pool(pool)?;
         let auth = loaded.users.get(user)?;
+        let server_cfg = cfg.shards.first()?.servers.get(server)?;
+        let state = self.server_state(&server_cfg.host, server_cfg.port, server_cfg.role);
         let counter = |m: &Mutex<HashMap<String, Arc<AtomicUsize>>>, k: &str| {
             m.lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -141,6 +159,8 @@ impl Shared {
             cfg,
             &loaded.config,
             auth,
+            server,
+            state.clone(),
             self.workers,
             worker,
             counter(&self.db_counts, &cfg.database),
@@ -148,6 +168,27 @@ impl Shared {
         ));
         pools.insert(key, global.clone());
         Some(global)
+    }
+
+    /// The shared state of the server at host:port.
+    pub fn server_state(&self, host: &str, port: u16, role: ServerRole) -> Arc<ServerState> {
+        self.servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((host.to_owned(), port))
+            .or_insert_with(|| Arc::new(ServerState::new(host, port, role)))
+            .clone()
+    }
+
+    /// Asks the BalancerActor to ban `server` (off the per-transaction path: only failures ban).
+    pub fn ban(&self, server: &Arc<ServerState>, reason: BanReason, ban_time: Duration) {
+        if let Some(b) = self.balancer.get() {
+            b.do_send(BanServer {
+                server: server.clone(),
+                reason,
+                ban_time,
+            });
+        }
     }
 
     /// PBKDF2 for logging into a server with SCRAM: cached per (password, salt, iterations),

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix::{Actor, Supervisor};
+use actix::Supervisor;
 use tokio::sync::Notify;
 
+use crate::budget::PoolSettings;
+use crate::cluster::{Cluster, Member};
+use crate::health::Watch;
 use crate::pool::{PoolActor, PoolShard};
 use crate::shared::Shared;
 
@@ -16,7 +19,7 @@ use crate::shared::Shared;
 pub struct Worker {
     pub index: usize,
     pub shared: Arc<Shared>,
-    pools: RefCell<HashMap<(String, String), Rc<PoolShard>>>,
+    clusters: RefCell<HashMap<(String, String), Rc<Cluster>>>,
     /// Wakes idle clients when shutdown starts.
     pub shutdown: Rc<Notify>,
     pub clients: Cell<usize>,
@@ -32,7 +35,7 @@ impl Worker {
         let w = Rc::new(Worker {
             index,
             shared,
-            pools: RefCell::new(HashMap::new()),
+            clusters: RefCell::new(HashMap::new()),
             shutdown: Rc::new(Notify::new()),
             clients: Cell::new(0),
         });
@@ -45,24 +48,54 @@ impl Worker {
         WORKER.with(|cell| cell.borrow().clone())
     }
 
-    /// This arbiter's shard of the pool for (pool, user), started under a supervisor on
-    /// first use. None when the pool or the user is not configured.
-    pub fn shard(&self, pool: &str, user: &str) -> Option<Rc<PoolShard>> {
+    /// This arbiter's view of the pool for (pool, user): one shard per server, each started
+    /// with its pool actor under a supervisor on first use. None when the pool or the user is
+    /// not configured.
+    pub fn cluster(&self, pool: &str, user: &str) -> Option<Rc<Cluster>> {
         let key = (pool.to_owned(), user.to_owned());
-        if let Some(s) = self.pools.borrow().get(&key) {
-            return Some(s.clone());
+        if let Some(c) = self.clusters.borrow().get(&key) {
+            return Some(c.clone());
         }
-        let global = self.shared.pool_global(pool, user, self.index)?;
-        let shard = PoolShard::new(global, self.shared.clone(), self.index);
-        let for_actor = shard.clone();
-        let _addr = Supervisor::start(move |_| PoolActor { shard: for_actor });
-        self.pools.borrow_mut().insert(key, shard.clone());
-        Some(shard)
+        let loaded = self.shared.loaded();
+        let cfg = loaded.config.pool(pool)?;
+        loaded.users.get(user)?;
+        let mut members = Vec::new();
+        for server in 0..cfg.shards.first()?.servers.len() {
+            let global = self.shared.pool_global(pool, user, server, self.index)?;
+            let state = global.server.clone();
+            let shard = PoolShard::new(global, self.shared.clone(), self.index);
+            let for_actor = shard.clone();
+            let addr = Supervisor::start(move |_| PoolActor { shard: for_actor });
+            // The pool's home arbiter runs the health checks of its servers (the first pool of
+            // a server to ask keeps it).
+            if global_is_home(&shard, self.index) {
+                if let Some(health) = self.shared.health.get() {
+                    health.do_send(Watch {
+                        state: state.clone(),
+                        probe: addr.recipient(),
+                        settings: PoolSettings::checks(cfg),
+                    });
+                }
+            }
+            members.push(Member { state, shard });
+        }
+        let cluster = Rc::new(Cluster::new(
+            members,
+            cfg.load_balancing,
+            cfg.default_role,
+            cfg.read_write_split,
+        ));
+        self.clusters.borrow_mut().insert(key, cluster.clone());
+        Some(cluster)
     }
 
     /// Every shard on this arbiter.
     pub fn shards(&self) -> Vec<Rc<PoolShard>> {
-        self.pools.borrow().values().cloned().collect()
+        self.clusters
+            .borrow()
+            .values()
+            .flat_map(|c| c.members.iter().map(|m| m.shard.clone()))
+            .collect()
     }
 
     /// Starts shutdown on this arbiter: idle clients are told and closed, idle server
@@ -75,6 +108,6 @@ impl Worker {
     }
 }
 
-/// Silences the unused-import lint for `Actor` (needed by `Supervisor::start`).
-#[allow(dead_code)]
-fn _assert_actor<A: Actor>() {}
+fn global_is_home(shard: &PoolShard, worker: usize) -> bool {
+    shard.global.home_worker == worker
+}

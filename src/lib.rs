@@ -4,4 +4,5 @@
 pub mod auth;
 pub mod config;
 pub mod protocol;
+pub mod route;
 pub mod session;

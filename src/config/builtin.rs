@@ -71,6 +71,7 @@ impl Default for Pool {
             healthcheck_interval: Duration::from_secs(5),
             healthcheck_timeout: Duration::from_secs(1),
             ban_time: Duration::from_secs(60),
+            max_replica_lag: None,
             sharding_function: ShardingFunction::PgBigintHash,
             automatic_sharding_key: None,
             default_shard: None,

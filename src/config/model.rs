@@ -148,6 +148,8 @@ pub struct Pool {
     pub healthcheck_timeout: Duration,
     /// How long a failed server stays banned.
     pub ban_time: Duration,
+    /// Replicas whose replay lag exceeds this are banned until they catch up; `None` = no limit.
+    pub max_replica_lag: Option<Duration>,
     /// How a sharding key maps to a shard.
     pub sharding_function: ShardingFunction,
     /// `table.column` whose value picks the shard automatically.

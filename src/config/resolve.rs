@@ -292,6 +292,11 @@ fn apply_settings(problems: &mut Problems, pool: &mut Pool, raw: &RawPoolSetting
         rules::positive,
     );
     s.set(&mut pool.ban_time, &raw.ban_time, "ban_time");
+    s.set_timeout(
+        &mut pool.max_replica_lag,
+        &raw.max_replica_lag,
+        "max_replica_lag",
+    );
     s.set(
         &mut pool.sharding_function,
         &raw.sharding_function,

@@ -184,6 +184,8 @@ pool_structs! {
     healthcheck_timeout: Duration,
     /// How long a failed server stays banned.
     ban_time: Duration,
+    /// Replicas lagging more than this are banned until they catch up; "0s" = no limit.
+    max_replica_lag: Duration,
     /// pg_bigint_hash | sha1.
     sharding_function: ShardingFunction,
     /// "table.column" whose value picks the shard automatically.

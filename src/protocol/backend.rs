@@ -91,6 +91,28 @@ pub fn error_fields(body: &[u8]) -> ErrorFields {
     f
 }
 
+/// A DataRow's values as text (NULL is None), from the body.
+pub fn data_row(body: &[u8]) -> Result<Vec<Option<String>>, ProtocolError> {
+    let bad = || ProtocolError::malformed("DataRow");
+    let count = body.get(..2).ok_or_else(bad)?;
+    let count = i16::from_be_bytes([count[0], count[1]]);
+    let mut at = 2;
+    let mut values = Vec::new();
+    for _ in 0..count.max(0) {
+        let len = body.get(at..at + 4).ok_or_else(bad)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        at += 4;
+        if len < 0 {
+            values.push(None);
+            continue;
+        }
+        let value = body.get(at..at + len as usize).ok_or_else(bad)?;
+        values.push(Some(String::from_utf8_lossy(value).into_owned()));
+        at += len as usize;
+    }
+    Ok(values)
+}
+
 /// What a server asks for in an Authentication message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthRequest {
@@ -159,6 +181,18 @@ mod tests {
         let mut b = BytesMut::new();
         builder::backend_key_data(&mut b, 7, -9);
         assert_eq!(backend_key_data(&b[5..]).unwrap(), (7, -9));
+    }
+
+    #[test]
+    fn reads_data_rows() {
+        let mut b = BytesMut::new();
+        builder::data_row(&mut b, &[Some("t"), None, Some("")]);
+        assert_eq!(
+            data_row(&b[5..]).unwrap(),
+            vec![Some("t".to_string()), None, Some(String::new())]
+        );
+        assert!(data_row(&b[5..9]).is_err());
+        assert!(data_row(&[0]).is_err());
     }
 
     #[test]
