@@ -12,7 +12,6 @@ use pgcorral::config::AuthType;
 use pgcorral::protocol::startup::StartupPacket;
 use pgcorral::protocol::tag::frontend as fe;
 use pgcorral::protocol::{builder, MessageCodec, ProtocolError, StartupCodec};
-use pgcorral::route::Want;
 use pgcorral::session::params::{is_tracked_reported, StartupParams};
 use pgcorral::session::ParamSet;
 use rand::RngCore;
@@ -137,11 +136,13 @@ pub async fn login(
     }))
 }
 
-/// First client of a pool: log into a server (any that answers) to learn what it reports.
+/// First client of a pool: log into a server to learn what it reports. Any server that
+/// answers will do (no role is needed for that), those not banned first.
 async fn learn_server_params(cluster: &Cluster) -> Result<Arc<ParamSet>, ClientError> {
     let mut last = None;
-    let mut tried = Vec::new();
-    while let Some(i) = cluster.choose(Want::Any, &tried) {
+    let mut order: Vec<usize> = (0..cluster.members.len()).collect();
+    order.sort_by_key(|&i| cluster.members[i].state.is_banned());
+    for i in order {
         let shard = &cluster.members[i].shard;
         match shard.checkout().await {
             Ok(conn) => {
@@ -152,7 +153,6 @@ async fn learn_server_params(cluster: &Cluster) -> Result<Arc<ParamSet>, ClientE
             }
             Err(e) => last = Some(checkout_error(shard, e)),
         }
-        tried.push(i);
     }
     Err(last.unwrap_or_else(|| ClientError::ServerUnavailable {
         pool: cluster.settings().label(),

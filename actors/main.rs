@@ -29,7 +29,7 @@ use actix_rt::{Arbiter, System};
 use clap::{Parser, Subcommand};
 use pgcorral::config::{self, Config, ConfigError, LogLevel};
 use slog::{crit, info, o, warn, Drain, Logger};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::balancer::BalancerActor;
 use crate::health::HealthCheckActor;
@@ -111,21 +111,27 @@ fn run(config: Config, source: String) -> ExitCode {
         }
     };
     let shared = Shared::new(loaded, log.clone());
-    let mut listeners = Vec::new();
-    for _ in 0..shared.workers {
-        match listener::bind(general.listen, general.listen_backlog) {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                crit!(log, "cannot listen"; "addr" => %general.listen, "error" => %e);
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    info!(log, "pgcorral starting"; "version" => env!("CARGO_PKG_VERSION"), "config" => source,
-        "listen" => %general.listen, "workers" => shared.workers);
     let actor_log = log.clone();
     let system = System::new();
     let code = system.block_on(async move {
+        // Signal handlers first: once the listeners are bound the kernel accepts connections,
+        // and a supervisor that sees the port open may already send SIGTERM.
+        let Some(signals) = Signals::install() else {
+            crit!(shared.log, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        };
+        let mut listeners = Vec::new();
+        for _ in 0..shared.workers {
+            match listener::bind(general.listen, general.listen_backlog) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    crit!(shared.log, "cannot listen"; "addr" => %general.listen, "error" => %e);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        info!(shared.log, "pgcorral starting"; "version" => env!("CARGO_PKG_VERSION"), "config" => source,
+            "listen" => %general.listen, "workers" => shared.workers);
         // The balancer and the health checker run on the main arbiter, off the client path.
         let balancer = BalancerActor { log: actor_log }.start();
         let health = HealthCheckActor::new(balancer.clone()).start();
@@ -144,7 +150,7 @@ fn run(config: Config, source: String) -> ExitCode {
                 arbiter
             })
             .collect();
-        let code = handle_signals(&shared, &arbiters).await;
+        let code = handle_signals(signals, &shared, &arbiters).await;
         for a in &arbiters {
             a.stop();
         }
@@ -154,18 +160,36 @@ fn run(config: Config, source: String) -> ExitCode {
     code
 }
 
+/// The signals pgcorral handles.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    usr1: Signal,
+    usr2: Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+            usr1: signal(SignalKind::user_defined1()).ok()?,
+            usr2: signal(SignalKind::user_defined2()).ok()?,
+        })
+    }
+}
+
 /// Waits for signals until shutdown is complete; returns the exit status.
-async fn handle_signals(shared: &Arc<Shared>, arbiters: &[Arbiter]) -> ExitCode {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::user_defined2()),
-    ) else {
-        crit!(shared.log, "cannot install signal handlers");
-        return ExitCode::FAILURE;
-    };
+async fn handle_signals(signals: Signals, shared: &Arc<Shared>, arbiters: &[Arbiter]) -> ExitCode {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+        mut usr1,
+        mut usr2,
+    } = signals;
     let log = &shared.log;
     loop {
         tokio::select! {

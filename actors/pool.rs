@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use pgcorral::config::ServerRole;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
@@ -395,8 +394,7 @@ impl PoolShard {
 
     /// A health check on a connection of this pool: an idle one (its idle clock untouched,
     /// so checks never keep a connection from server_idle_timeout), or a new one within the
-    /// budget when there is something to learn. When every connection is busy the server is
-    /// evidently up.
+    /// budget when the pool has none. When every connection is busy the server is evidently up.
     pub async fn probe(self: &Rc<Self>, timeout: Duration) -> CheckOutcome {
         let mut conn = match self.pop_idle() {
             Some(c) => {
@@ -404,10 +402,9 @@ impl PoolShard {
                 c
             }
             None => {
-                // Open a connection only to learn something: the role of an `auto` server, or
-                // whether a banned server is back. Otherwise nothing idle means busy.
-                let server = &self.global.server;
-                if server.configured != ServerRole::Auto && !server.is_banned() {
+                // Connections in use and none idle: the server is evidently up. No connection
+                // at all: open one (within the budget; it then serves clients too).
+                if self.active.get() > 0 || self.connecting.get() > 0 {
                     return CheckOutcome::Busy;
                 }
                 let s = &self.global.settings;
