@@ -59,6 +59,36 @@ impl Handler<UnbanServer> for BalancerActor {
     }
 }
 
+/// A server's recovery state seen when a connection to it opened (role `auto`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoleSeen {
+    pub server: Arc<ServerState>,
+    pub in_recovery: bool,
+}
+
+impl Handler<RoleSeen> for BalancerActor {
+    type Result = ();
+    fn handle(&mut self, msg: RoleSeen, _: &mut Context<Self>) {
+        self.record_role(&msg.server, msg.in_recovery);
+    }
+}
+
+impl BalancerActor {
+    fn record_role(&self, s: &ServerState, in_recovery: bool) {
+        let role = if in_recovery {
+            Role::Replica
+        } else {
+            Role::Primary
+        };
+        let before = s.set_detected(role);
+        if before != role {
+            info!(self.log, "server role detected"; "server" => s.addr(), "role" => role.as_str(),
+                "was" => before.as_str());
+        }
+    }
+}
+
 /// What a health check found.
 #[derive(Debug, Clone)]
 pub enum CheckOutcome {
@@ -87,16 +117,7 @@ impl Handler<Checked> for BalancerActor {
         let s = &msg.server;
         match msg.outcome {
             CheckOutcome::Up { in_recovery, lag } => {
-                let role = if in_recovery {
-                    Role::Replica
-                } else {
-                    Role::Primary
-                };
-                let before = s.set_detected(role);
-                if before != role {
-                    info!(self.log, "server role detected"; "server" => s.addr(), "role" => role.as_str(),
-                        "was" => before.as_str());
-                }
+                self.record_role(s, in_recovery);
                 let lagging = msg.max_replica_lag.filter(|&max| in_recovery && lag > max);
                 if let Some(max) = lagging {
                     self.handle(

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use pgcorral::config::ServerRole;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
-use crate::balancer::CheckOutcome;
+use crate::balancer::{CheckOutcome, RoleSeen};
 use crate::budget::{BudgetToken, PoolGlobal};
 use crate::error::ServerError;
 use crate::health::{parse_health_row, Probe, HEALTH_QUERY};
@@ -302,6 +303,10 @@ impl PoolShard {
             )
             .await;
             shard.connecting.set(shard.connecting.get() - 1);
+            let result = match result {
+                Ok(conn) => shard.classify_new(conn).await,
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(mut conn) => {
                     conn.budget = Some(token);
@@ -318,6 +323,23 @@ impl PoolShard {
                 }
             }
         });
+    }
+
+    /// A new connection to an `auto` server tells its role (pg_is_in_recovery) before any
+    /// client uses it; other servers' connections pass through.
+    async fn classify_new(&self, mut conn: ServerConn) -> Result<ServerConn, ServerError> {
+        let server = &self.global.server;
+        if server.configured == ServerRole::Auto {
+            let row = conn.query_row("SELECT pg_is_in_recovery()::text").await?;
+            let in_recovery = row.first().and_then(|v| v.as_deref()) == Some("true");
+            if let Some(b) = self.shared.balancer.get() {
+                b.do_send(RoleSeen {
+                    server: server.clone(),
+                    in_recovery,
+                });
+            }
+        }
+        Ok(conn)
     }
 
     /// A connection could not be opened: the oldest waiter gets the error (no hang until
