@@ -195,6 +195,7 @@ async fn reads_fall_back_to_the_primary_when_every_replica_is_down() {
         "replica",
         "read_write_split = true\nhealthcheck_interval = \"200ms\"",
     );
+    let any = cluster.pooler("primary", "replica", "healthcheck_interval = \"200ms\"");
     let only_replicas = cluster.pooler(
         "primary",
         "replica",
@@ -206,6 +207,13 @@ async fn reads_fall_back_to_the_primary_when_every_replica_is_down() {
     let mut c = RawClient::login(split.port, "postgres", "postgres", &[]).await;
     let seen = server_ports(&mut c, 10).await;
     assert_eq!(seen.get(&cluster.primary.port), Some(&10), "{seen:?}");
+    let mut a = RawClient::login(any.port, "postgres", "postgres", &[]).await;
+    let seen = server_ports(&mut a, 10).await;
+    assert_eq!(
+        seen.get(&cluster.primary.port),
+        Some(&10),
+        "default_role any: {seen:?}"
+    );
     // A client that asked for replicas only gets a clear error naming the pool, not a hang.
     let mut r = RawClient::login(only_replicas.port, "postgres", "postgres", &[]).await;
     let started = Instant::now();
@@ -421,4 +429,40 @@ fn a_replica_killed_under_pgbench_costs_only_its_running_transactions() {
     // At most the transactions running on the killed replica fail (its pool_size bounds them).
     assert!(aborted <= 10, "{aborted} aborted:\n{}", out.stderr);
     assert!(processed > 1000, "the others carried on: {}", out.stdout);
+}
+
+#[tokio::test]
+async fn connect_and_health_check_failures_ban_with_their_reason() {
+    let mut cluster = Replicated::start(2);
+    // Two poolers that have seen every server up: one checks often, one (almost) never.
+    let quiet = cluster.pooler("primary", "replica", "healthcheck_interval = \"200ms\"");
+    let busy = cluster.pooler(
+        "primary",
+        "replica",
+        "default_role = \"replica\"\nload_balancing = \"round_robin\"\nhealthcheck_interval = \"60s\"",
+    );
+    RawClient::login(quiet.port, "postgres", "postgres", &[]).await;
+    let mut c = RawClient::login(busy.port, "postgres", "postgres", &[]).await;
+    server_ports(&mut c, 4).await;
+    let stopped = cluster.replicas[1].port;
+    cluster.replicas[1].stop();
+    // A health check failure: the replica stopped while no client of `quiet` used it.
+    wait_until("the health-check ban", Duration::from_secs(10), || {
+        quiet.log().lines().any(|l| {
+            l.contains("server banned")
+                && l.contains("health check failed")
+                && l.contains(&format!(":{stopped}"))
+        })
+    });
+    // A connect failure: `busy` has not checked yet, so a client's turn lands on the dead
+    // replica; the client is not failed, the other replica serves it.
+    let seen = server_ports(&mut c, 10).await;
+    assert_eq!(seen.get(&cluster.replicas[0].port), Some(&10), "{seen:?}");
+    assert!(
+        busy.log()
+            .lines()
+            .any(|l| l.contains("server banned") && l.contains("connecting failed")),
+        "{}",
+        busy.log()
+    );
 }
