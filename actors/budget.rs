@@ -40,9 +40,15 @@ pub struct PoolSettings {
 }
 
 impl PoolSettings {
-    /// Settings for the pool's server number `server` (of its first shard).
-    pub fn new(pool: &Pool, config: &Config, auth: &UserAuth, server: usize) -> PoolSettings {
-        let shard = &pool.shards[0];
+    /// Settings for the pool's server number `server` of shard number `shard`.
+    pub fn new(
+        pool: &Pool,
+        config: &Config,
+        auth: &UserAuth,
+        shard: usize,
+        server: usize,
+    ) -> PoolSettings {
+        let shard = &pool.shards[shard];
         let server = &shard.servers[server];
         let user = &auth.user;
         PoolSettings {
@@ -161,6 +167,7 @@ impl PoolGlobal {
         pool: &Pool,
         config: &Config,
         auth: &UserAuth,
+        shard_index: usize,
         server_index: usize,
         server: Arc<ServerState>,
         workers: usize,
@@ -169,7 +176,7 @@ impl PoolGlobal {
         user_count: Arc<AtomicUsize>,
     ) -> PoolGlobal {
         PoolGlobal {
-            settings: PoolSettings::new(pool, config, auth, server_index),
+            settings: PoolSettings::new(pool, config, auth, shard_index, server_index),
             server,
             open: AtomicUsize::new(0),
             db: Cap {

@@ -3,6 +3,7 @@
 //! itself: headers are inspected, bodies are forwarded in bulk, nothing goes through a
 //! mailbox per message.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,10 +13,11 @@ use bytes::{Buf, BytesMut};
 use pgcorral::config::PoolMode;
 use pgcorral::protocol::backend::{self, TxStatus};
 use pgcorral::protocol::codec::checked_total_len;
+use pgcorral::protocol::frontend::{bind_message, parse_message, BindParam};
 use pgcorral::protocol::scanner::Verdict;
 use pgcorral::protocol::tag::{backend as be, frontend as fe};
 use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
-use pgcorral::route::{parse_extension, Extension, RoleSetting};
+use pgcorral::route::{parse_extension, Extension, RoleSetting, ShardSetting};
 use pgcorral::session::params::{is_tracked_reported, ParamSet};
 use slog::{debug, info, o, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,6 +31,7 @@ use crate::pool::{CheckoutError, PoolShard};
 use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
 use crate::server_state::BanReason;
+use crate::shards::{ShardError, Shards};
 use crate::worker::Worker;
 
 /// How much a client read asks for at once.
@@ -146,10 +149,17 @@ struct Connected {
     scanner: Scanner,
     /// Settings the client expects on every server connection.
     settings: ParamSet,
-    /// The pool's servers on this arbiter.
-    cluster: Rc<Cluster>,
-    /// The member whose connection is attached (meaningful while `server` is Some).
+    /// The pool's shards and servers on this arbiter.
+    shards: Rc<Shards>,
+    /// The shard of the attached connection (meaningful while `server` is Some).
+    shard: usize,
+    /// The member (server) of that shard whose connection is attached.
     member: usize,
+    /// `SET SHARD` / `SET SHARDING KEY`, kept for the following transactions.
+    shard_setting: Option<ShardSetting>,
+    /// Query texts of named statements this client prepared (automatic sharding reads the
+    /// key of a later Bind from them).
+    statements: HashMap<String, String>,
     /// The client's server role setting (`SET SERVER ROLE`, else the pool's default_role).
     role: RoleSetting,
     mode: PoolMode,
@@ -169,7 +179,7 @@ struct Connected {
 
 impl Connected {
     fn new(s: Session, l: LoggedIn) -> Connected {
-        let settings = l.cluster.settings();
+        let settings = l.shards.clusters[0].settings();
         let log = s.log.new(o!("pool" => settings.label()));
         // `auto` pins a server while session state exists; until state tracking lands it
         // keeps the server for the session, which is always correct.
@@ -183,9 +193,12 @@ impl Connected {
             scanner: Scanner::new(s.worker.shared.max_message_size()),
             settings: l.params.settings,
             mode,
-            role: l.cluster.default_role,
-            cluster: l.cluster,
+            role: l.shards.clusters[0].default_role,
+            shards: l.shards,
+            shard: 0,
             member: 0,
+            shard_setting: None,
+            statements: HashMap::new(),
             key: l.key,
             worker: s.worker,
             log,
@@ -225,7 +238,7 @@ impl Connected {
         if self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
-        let idle = self.cluster.settings().client_idle_timeout;
+        let idle = self.cluster().settings().client_idle_timeout;
         tokio::select! {
             r = self.stream.readable() => r?,
             _ = self.worker.shutdown.notified() => return Err(ClientError::ShuttingDown),
@@ -237,9 +250,14 @@ impl Connected {
         Ok(self.stream.read_buf(&mut self.buf).await? > 0)
     }
 
-    /// The shard of the attached server.
+    /// The cluster (servers) of the current shard.
+    fn cluster(&self) -> &Cluster {
+        &self.shards.clusters[self.shard]
+    }
+
+    /// The pool shard of the attached server.
     fn shard(&self) -> &Rc<PoolShard> {
-        &self.cluster.members[self.member].shard
+        &self.cluster().members[self.member].shard
     }
 
     /// The length of the whole message at the front of the buffer, or None if it is not all
@@ -271,19 +289,31 @@ impl Connected {
                     self.terminated = true;
                     return Ok(());
                 }
+                let routes_by_statement = self.server.is_none()
+                    && (self.shards.is_sharded()
+                        || self.cluster().needs_statement(self.role, self.mode));
+                let by_key = self.shards.routes_by_key();
                 let whole_needed = tag == fe::QUERY
-                    || (tag == fe::PARSE
-                        && self.server.is_none()
-                        && self.cluster.needs_statement(self.role, self.mode));
+                    || (tag == fe::PARSE && (routes_by_statement || by_key))
+                    || (tag == fe::BIND && routes_by_statement && by_key);
                 if whole_needed {
                     let Some(len) = self.front_message()? else {
                         if !self.read_more().await? {
-                            return Err(
-                                std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()
-                            );
+                            return Err(eof());
                         }
                         continue;
                     };
+                    // Automatic sharding reads a Parse's key from the Bind that follows it.
+                    if tag == fe::PARSE
+                        && routes_by_statement
+                        && by_key
+                        && !self.next_is_whole(len)?
+                    {
+                        if !self.read_more().await? {
+                            return Err(eof());
+                        }
+                        continue;
+                    }
                     if tag == fe::QUERY {
                         if let Some(ext) = parse_extension(query_text(&self.buf[..len])) {
                             if self.server.as_ref().is_some_and(|s| !s.exchange.is_quiet()) {
@@ -297,25 +327,35 @@ impl Connected {
                 }
             }
             if self.server.is_none() {
-                self.attach().await?;
+                match self.attach().await {
+                    Err(ClientError::Shard(e)) => {
+                        self.reject_request(&e).await?;
+                        continue;
+                    }
+                    r => r?,
+                }
             }
             let Some(server) = self.server.as_mut() else {
                 return Ok(());
             };
             let was_quiet = server.exchange.is_quiet();
             let exchange = &mut server.exchange;
+            let record = self.shards.routes_by_key();
+            let statements = &mut self.statements;
             let scan = self.scanner.scan(
                 &self.buf,
-                |t| t == fe::QUERY,
+                |t| t == fe::QUERY || (record && t == fe::PARSE),
                 |tag, msg| {
                     if tag == fe::TERMINATE
                         || (tag == fe::QUERY && parse_extension(query_text(msg)).is_some())
                     {
-                        Verdict::StopBefore
-                    } else {
-                        exchange.frontend(tag);
-                        Verdict::Forward
+                        return Verdict::StopBefore;
                     }
+                    if record && tag == fe::PARSE {
+                        remember_statement(statements, msg);
+                    }
+                    exchange.frontend(tag);
+                    Verdict::Forward
                 },
             )?;
             if scan.forward > 0 {
@@ -337,6 +377,39 @@ impl Connected {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether the message after the `len`-byte one at the front is all there (when it is a
+    /// Bind), or at least its header (otherwise).
+    fn next_is_whole(&self, len: usize) -> Result<bool, ClientError> {
+        let Some(header) = self.buf.get(len..len + HEADER_LEN) else {
+            return Ok(false);
+        };
+        let next = checked_total_len(header, self.scanner.max_len())?;
+        Ok(header[0] != fe::BIND || self.buf.len() >= len + next)
+    }
+
+    /// Fails the request at the front of the buffer (a Query, or extended-protocol messages
+    /// up to their Sync) with `e`, and answers ReadyForQuery: the client carries on.
+    async fn reject_request(&mut self, e: &ShardError) -> Result<(), ClientError> {
+        loop {
+            let Some(len) = self.front_message()? else {
+                if !self.read_more().await? {
+                    return Err(eof());
+                }
+                continue;
+            };
+            let tag = self.buf[0];
+            self.buf.advance(len);
+            if tag == fe::QUERY || tag == fe::SYNC {
+                break;
+            }
+        }
+        let mut out = BytesMut::new();
+        builder::error_response(&mut out, "ERROR", e.sqlstate(), &e.to_string());
+        builder::ready_for_query(&mut out, b'I');
+        self.stream.write_all(&out).await?;
+        Ok(())
     }
 
     /// Answers `SET SERVER ROLE` / `SHOW SERVER ROLE` (the `len`-byte Query at the front).
@@ -363,11 +436,49 @@ impl Connected {
                 builder::data_row(&mut out, &[Some(self.role.as_str())]);
                 builder::command_complete(&mut out, "SHOW");
             }
-            Extension::BadServerRole(value) => builder::error_response(
+            Extension::SetShardingKey(_) | Extension::SetShard(_)
+                if self.mode == PoolMode::Session && self.server.is_some() =>
+            {
+                builder::error_response(
+                    &mut out,
+                    "ERROR",
+                    "0A000",
+                    "the shard of a session-mode client is chosen by its first query and cannot \
+                     change: SET SHARD or SET SHARDING KEY must come first",
+                );
+            }
+            Extension::SetShardingKey(key) => {
+                self.shard_setting = Some(ShardSetting::Key(key));
+                builder::command_complete(&mut out, "SET");
+            }
+            Extension::SetShard(setting) => match self.shards.shard_of(setting) {
+                Ok(_) => {
+                    self.shard_setting = Some(setting);
+                    builder::command_complete(&mut out, "SET");
+                }
+                Err(e) => builder::error_response(&mut out, "ERROR", e.sqlstate(), &e.to_string()),
+            },
+            Extension::ShowShard => {
+                let attached = self.server.is_some() && self.mode == PoolMode::Session;
+                let shown = match (attached, self.shard_setting) {
+                    (true, _) => self.shard.to_string(),
+                    (false, Some(ShardSetting::Any)) => "any".to_string(),
+                    (false, Some(s)) => self
+                        .shards
+                        .shard_of(s)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    (false, None) => "none".to_string(),
+                };
+                builder::row_description(&mut out, &["shard"]);
+                builder::data_row(&mut out, &[Some(&shown)]);
+                builder::command_complete(&mut out, "SHOW");
+            }
+            Extension::BadValue(what, value) => builder::error_response(
                 &mut out,
                 "ERROR",
                 "22023",
-                &format!("invalid server role \"{value}\": use primary, replica, any or auto"),
+                &format!("invalid {what} \"{value}\""),
             ),
         }
         let status = self
@@ -388,34 +499,39 @@ impl Connected {
     /// pool) and another tried; a client that needs the primary waits for one up to
     /// query_wait_timeout.
     async fn attach(&mut self) -> Result<(), ClientError> {
-        let statement = if self.cluster.needs_statement(self.role, self.mode) {
-            first_statement(&self.buf)
-        } else {
-            None
+        let (shard, want) = {
+            let (statement, params) = routing_input(&self.buf, &self.statements);
+            let shard = self
+                .shards
+                .choose(statement, params.as_deref(), self.shard_setting)
+                .map_err(ClientError::Shard)?;
+            let cluster = &self.shards.clusters[shard];
+            let statement = statement.filter(|_| cluster.needs_statement(self.role, self.mode));
+            (shard, cluster.want(self.role, self.mode, statement))
         };
-        let want = self.cluster.want(self.role, self.mode, statement);
+        self.shard = shard;
         let started = Instant::now();
-        let wait = self.cluster.settings().query_wait_timeout;
+        let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
         let (member, mut server) = loop {
-            let Some(i) = self.cluster.choose(want, &tried) else {
+            let Some(i) = self.cluster().choose(want, &tried) else {
                 let waited = started.elapsed();
-                if self.cluster.worth_waiting(want) && wait.is_none_or(|w| waited < w) {
+                if self.cluster().worth_waiting(want) && wait.is_none_or(|w| waited < w) {
                     tokio::time::sleep(RETRY_PAUSE).await;
                     tried.clear();
                     continue;
                 }
                 return Err(ClientError::NoServer {
-                    pool: self.cluster.settings().label(),
+                    pool: self.cluster().settings().label(),
                     role: want.as_str(),
-                    waited: self.cluster.worth_waiting(want).then_some(waited),
+                    waited: self.cluster().worth_waiting(want).then_some(waited),
                 });
             };
-            let shard = &self.cluster.members[i].shard;
+            let shard = &self.cluster().members[i].shard;
             match shard.checkout().await {
                 Ok(conn) => break (i, conn),
                 Err(CheckoutError::WaitTimeout(t)) => {
-                    let m = &self.cluster.members[i];
+                    let m = &self.cluster().members[i];
                     let shared = &self.worker.shared;
                     shared.ban(
                         &m.state,
@@ -426,12 +542,12 @@ impl Connected {
                 }
                 Err(e) => {
                     debug!(self.log, "server unavailable, choosing another";
-                        "server" => self.cluster.members[i].state.addr(), "error" => ?e);
+                        "server" => self.cluster().members[i].state.addr(), "error" => ?e);
                     tried.push(i);
                 }
             }
         };
-        let shard = self.cluster.members[member].shard.clone();
+        let shard = self.cluster().members[member].shard.clone();
         let before = server.params.clone();
         if let Err(e) = server.sync_params(&self.settings).await {
             let broken = !matches!(e, ServerError::Query(_));
@@ -455,7 +571,7 @@ impl Connected {
             pid: server.key.0,
             secret: server.key.1,
         }));
-        if self.cluster.counts_outstanding() {
+        if self.cluster().counts_outstanding() {
             shard
                 .global
                 .server
@@ -481,15 +597,15 @@ impl Connected {
 
     /// Takes this client's checkout off its server's outstanding count.
     fn uncount(&self) {
-        if self.cluster.counts_outstanding() {
-            let state = &self.cluster.members[self.member].state;
+        if self.cluster().counts_outstanding() {
+            let state = &self.cluster().members[self.member].state;
             state.outstanding.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     /// Bans the attached server for `reason`.
     fn ban_attached(&self, reason: BanReason) {
-        let m = &self.cluster.members[self.member];
+        let m = &self.cluster().members[self.member];
         self.worker
             .shared
             .ban(&m.state, reason, m.shard.global.settings.ban_time);
@@ -498,28 +614,35 @@ impl Connected {
     /// With a server attached: waits for server output or more client input, and handles
     /// query_timeout and idle_transaction_timeout.
     async fn wait_attached(&mut self) -> Result<(), ClientError> {
-        let settings = &self.cluster.settings();
+        let (query_timeout, idle_transaction_timeout, client_idle_timeout) = {
+            let s = self.cluster().settings();
+            (
+                s.query_timeout,
+                s.idle_transaction_timeout,
+                s.client_idle_timeout,
+            )
+        };
         let (deadline, timer, idle) = {
             let Some(server) = self.server.as_ref() else {
                 return Ok(());
             };
             let x = &server.exchange;
             if !x.is_quiet() {
-                match (settings.query_timeout, self.query_started, self.timed_out) {
+                match (query_timeout, self.query_started, self.timed_out) {
                     (Some(t), Some(s), false) => (Some(s + t), Timer::Query, false),
                     _ => (None, Timer::Query, false),
                 }
             } else if x.tx != TxStatus::Idle {
                 let since = *self.quiet_since.get_or_insert_with(Instant::now);
                 (
-                    settings.idle_transaction_timeout.map(|t| since + t),
+                    idle_transaction_timeout.map(|t| since + t),
                     Timer::IdleTransaction,
                     false,
                 )
             } else {
                 let since = *self.quiet_since.get_or_insert_with(Instant::now);
                 (
-                    settings.client_idle_timeout.map(|t| since + t),
+                    client_idle_timeout.map(|t| since + t),
                     Timer::ClientIdle,
                     true,
                 )
@@ -556,7 +679,7 @@ impl Connected {
     }
 
     async fn timer_fired(&mut self, timer: Timer) -> Result<(), ClientError> {
-        let settings = &self.cluster.settings();
+        let settings = &self.cluster().settings();
         match timer {
             Timer::Query => {
                 self.timed_out = true;
@@ -663,7 +786,10 @@ impl Connected {
             // query_timeout canceled this query: say so instead of "user request".
             let len = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
             buf.advance(len);
-            let t = self.cluster.settings().query_timeout.unwrap_or_default();
+            let t = self.shards.clusters[self.shard]
+                .settings()
+                .query_timeout
+                .unwrap_or_default();
             let mut out = BytesMut::new();
             builder::error_response(
                 &mut out,
@@ -710,7 +836,7 @@ impl Connected {
         let shard = self.shard().clone();
         let reset = match self.mode {
             PoolMode::Session | PoolMode::Auto => {
-                Some(self.cluster.settings().reset_query.clone()).filter(|q| !q.is_empty())
+                Some(self.cluster().settings().reset_query.clone()).filter(|q| !q.is_empty())
             }
             _ => None,
         };
@@ -744,21 +870,53 @@ fn query_text(msg: &[u8]) -> &str {
         .unwrap_or("")
 }
 
-/// The SQL of the first message in `buf` when it is a whole Query or Parse (for routing).
-fn first_statement(buf: &[u8]) -> Option<&str> {
-    let tag = *buf.first()?;
-    let len = 1 + u32::from_be_bytes(buf.get(1..5)?.try_into().ok()?) as usize;
-    let msg = buf.get(..len)?;
+/// The client closed its connection.
+fn eof() -> ClientError {
+    std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()
+}
+
+/// The whole message at `at` in `buf`: (tag, message with header), if all there.
+fn message_at(buf: &[u8], at: usize) -> Option<(u8, &[u8])> {
+    let tag = *buf.get(at)?;
+    let len = 1 + u32::from_be_bytes(buf.get(at + 1..at + 5)?.try_into().ok()?) as usize;
+    Some((tag, buf.get(at..at + len)?))
+}
+
+/// What routing reads from the request at the front of `buf`: the SQL of a Query, or of a
+/// Parse (or of the named statement a Bind refers to), and the parameters of the Bind.
+fn routing_input<'a>(
+    buf: &'a [u8],
+    statements: &'a HashMap<String, String>,
+) -> (Option<&'a str>, Option<Vec<BindParam<'a>>>) {
+    let Some((tag, msg)) = message_at(buf, 0) else {
+        return (None, None);
+    };
     match tag {
-        fe::QUERY => Some(query_text(msg)),
+        fe::QUERY => (Some(query_text(msg)), None),
         fe::PARSE => {
-            // Parse: statement name, NUL, query text, NUL, parameter types.
-            let body = &msg[HEADER_LEN..];
-            let name_end = body.iter().position(|&b| b == 0)?;
-            let rest = &body[name_end + 1..];
-            let text_end = rest.iter().position(|&b| b == 0)?;
-            std::str::from_utf8(&rest[..text_end]).ok()
+            let sql = parse_message(&msg[HEADER_LEN..]).ok().map(|(_, q)| q);
+            let params = match message_at(buf, msg.len()) {
+                Some((fe::BIND, b)) => bind_message(&b[HEADER_LEN..]).ok().map(|(_, p)| p),
+                _ => None,
+            };
+            (sql, params)
         }
-        _ => None,
+        fe::BIND => match bind_message(&msg[HEADER_LEN..]) {
+            Ok((name, params)) => (statements.get(name).map(String::as_str), Some(params)),
+            Err(_) => (None, None),
+        },
+        _ => (None, None),
+    }
+}
+
+/// Records a named statement's query text from a whole Parse message.
+fn remember_statement(statements: &mut HashMap<String, String>, msg: &[u8]) {
+    if let Ok((name, query)) = parse_message(&msg[HEADER_LEN..]) {
+        if !name.is_empty() {
+            if statements.len() >= 10_000 {
+                statements.clear();
+            }
+            statements.insert(name.to_owned(), query.to_owned());
+        }
     }
 }

@@ -6,6 +6,8 @@ use pgcorral::protocol::backend::ErrorFields;
 use pgcorral::protocol::ProtocolError;
 use thiserror::Error;
 
+use crate::shards::ShardError;
+
 /// Why a client connection ends (or a request fails) on the pooler's side.
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -38,6 +40,8 @@ pub enum ClientError {
         role: &'static str,
         waited: Option<Duration>,
     },
+    #[error("{0}")]
+    Shard(#[from] ShardError),
     #[error("server connection lost ({0})")]
     ServerGone(String),
     #[error("pgcorral is shutting down")]
@@ -75,6 +79,7 @@ impl ClientError {
                 waited: Some(_), ..
             } => "53400",
             ClientError::NoServer { .. } => "08006",
+            ClientError::Shard(e) => e.sqlstate(),
             ClientError::ServerUnavailable { .. } | ClientError::ServerGone(_) => "08006",
             ClientError::ShuttingDown => "57P01",
             ClientError::LoginTimeout(_) => "08P01",

@@ -21,10 +21,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::cancel::{send_cancel, CancelKey};
-use crate::cluster::Cluster;
+use crate::cluster::Member;
 use crate::error::ClientError;
 use crate::framed::read_frame;
 use crate::pool::{CheckoutError, PoolShard};
+use crate::shards::Shards;
 use crate::shared::UserAuth;
 use crate::worker::Worker;
 
@@ -34,7 +35,7 @@ const LOGIN_MESSAGE_MAX: usize = 64 * 1024;
 /// A client that logged in.
 pub struct LoggedIn {
     pub params: StartupParams,
-    pub cluster: Rc<Cluster>,
+    pub shards: Rc<Shards>,
     pub key: CancelKey,
 }
 
@@ -110,12 +111,13 @@ pub async fn login(
     if loaded.config.pool(&params.database).is_none() {
         return Err(no_pool(true));
     }
-    let cluster = worker
-        .cluster(&params.database, &params.user)
+    let shards = worker
+        .pool(&params.database, &params.user)
         .ok_or_else(|| no_pool(true))?;
-    let server_params = match cluster.server_params() {
+    let known = shards.clusters.iter().find_map(|c| c.server_params());
+    let server_params = match known {
         Some(p) => p,
-        None => learn_server_params(&cluster).await?,
+        None => learn_server_params(&shards).await?,
     };
     builder::auth_ok(&mut out);
     for (name, value) in server_params.iter() {
@@ -131,19 +133,19 @@ pub async fn login(
     stream.write_all(&out).await?;
     Ok(LoginOutcome::LoggedIn(LoggedIn {
         params,
-        cluster,
+        shards,
         key,
     }))
 }
 
 /// First client of a pool: log into a server to learn what it reports. Any server that
 /// answers will do (no role is needed for that), those not banned first.
-async fn learn_server_params(cluster: &Cluster) -> Result<Arc<ParamSet>, ClientError> {
+async fn learn_server_params(shards: &Shards) -> Result<Arc<ParamSet>, ClientError> {
     let mut last = None;
-    let mut order: Vec<usize> = (0..cluster.members.len()).collect();
-    order.sort_by_key(|&i| cluster.members[i].state.is_banned());
-    for i in order {
-        let shard = &cluster.members[i].shard;
+    let mut members: Vec<&Member> = shards.clusters.iter().flat_map(|c| &c.members).collect();
+    members.sort_by_key(|m| m.state.is_banned());
+    for m in members {
+        let shard = &m.shard;
         match shard.checkout().await {
             Ok(conn) => {
                 let p = conn.login_params.clone();
@@ -155,7 +157,7 @@ async fn learn_server_params(cluster: &Cluster) -> Result<Arc<ParamSet>, ClientE
         }
     }
     Err(last.unwrap_or_else(|| ClientError::ServerUnavailable {
-        pool: cluster.settings().label(),
+        pool: shards.clusters[0].settings().label(),
         reason: "no server is up (all banned or not answering health checks)".into(),
     }))
 }

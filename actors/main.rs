@@ -15,6 +15,7 @@ mod pool;
 mod salvage;
 mod server;
 mod server_state;
+mod shards;
 mod shared;
 mod worker;
 

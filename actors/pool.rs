@@ -595,8 +595,8 @@ mod tests {
         let log = Logger::root(slog::Discard, slog::o!());
         let shared = Shared::new(Loaded::new(config).unwrap(), log);
         let worker = Worker::install(0, shared);
-        let cluster = worker.cluster("p", "u").unwrap();
-        (cluster.members[0].shard.clone(), hole)
+        let pool = worker.pool("p", "u").unwrap();
+        (pool.clusters[0].members[0].shard.clone(), hole)
     }
 
     /// A connected socket dressed up as an idle, logged-in server connection.

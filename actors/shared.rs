@@ -79,7 +79,7 @@ pub struct Shared {
     pub clients: AtomicUsize,
     pub shutting_down: AtomicBool,
     pub workers: usize,
-    pools: Mutex<HashMap<(String, String, usize), Arc<PoolGlobal>>>,
+    pools: Mutex<HashMap<(String, String, usize, usize), Arc<PoolGlobal>>>,
     servers: Mutex<HashMap<(String, u16), Arc<ServerState>>>,
     /// The actor that owns bans and detected roles (set once the System runs).
     pub balancer: OnceLock<Addr<BalancerActor>>,
@@ -129,16 +129,17 @@ impl Shared {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// The process-wide half of the pool for (pool, user) toward its server number `server`,
-    /// created on first use.
+    /// The process-wide half of the pool for (pool, user) toward server number `server` of
+    /// shard number `shard`, created on first use.
     pub fn pool_global(
         self: &Arc<Self>,
         pool: &str,
         user: &str,
+        shard: usize,
         server: usize,
         worker: usize,
     ) -> Option<Arc<PoolGlobal>> {
-        let key = (pool.to_owned(), user.to_owned(), server);
+        let key = (pool.to_owned(), user.to_owned(), shard, server);
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pools.get(&key) {
             return Some(p.clone());
@@ -146,7 +147,7 @@ impl Shared {
         let loaded = self.loaded();
         let cfg = loaded.config.pool(pool)?;
         let auth = loaded.users.get(user)?;
-        let server_cfg = cfg.shards.first()?.servers.get(server)?;
+        let server_cfg = cfg.shards.get(shard)?.servers.get(server)?;
         let state = self.server_state(&server_cfg.host, server_cfg.port, server_cfg.role);
         let counter = |m: &Mutex<HashMap<String, Arc<AtomicUsize>>>, k: &str| {
             m.lock()
@@ -159,6 +160,7 @@ impl Shared {
             cfg,
             &loaded.config,
             auth,
+            shard,
             server,
             state.clone(),
             self.workers,

@@ -13,13 +13,15 @@ use crate::budget::PoolSettings;
 use crate::cluster::{Cluster, Member};
 use crate::health::Watch;
 use crate::pool::{PoolActor, PoolShard};
+use crate::shards::{DefaultShard, Shards};
 use crate::shared::Shared;
+use pgcorral::route::sharding_key::KeyColumn;
 
 /// One arbiter's view of the world.
 pub struct Worker {
     pub index: usize,
     pub shared: Arc<Shared>,
-    clusters: RefCell<HashMap<(String, String), Rc<Cluster>>>,
+    pools: RefCell<HashMap<(String, String), Rc<Shards>>>,
     /// Wakes idle clients when shutdown starts.
     pub shutdown: Rc<Notify>,
     pub clients: Cell<usize>,
@@ -35,7 +37,7 @@ impl Worker {
         let w = Rc::new(Worker {
             index,
             shared,
-            clusters: RefCell::new(HashMap::new()),
+            pools: RefCell::new(HashMap::new()),
             shutdown: Rc::new(Notify::new()),
             clients: Cell::new(0),
         });
@@ -48,53 +50,71 @@ impl Worker {
         WORKER.with(|cell| cell.borrow().clone())
     }
 
-    /// This arbiter's view of the pool for (pool, user): one shard per server, each started
-    /// with its pool actor under a supervisor on first use. None when the pool or the user is
-    /// not configured.
-    pub fn cluster(&self, pool: &str, user: &str) -> Option<Rc<Cluster>> {
+    /// This arbiter's view of the pool for (pool, user): for each shard a cluster with one
+    /// pool shard per server, each started with its pool actor under a supervisor on first
+    /// use. None when the pool or the user is not configured.
+    pub fn pool(&self, pool: &str, user: &str) -> Option<Rc<Shards>> {
         let key = (pool.to_owned(), user.to_owned());
-        if let Some(c) = self.clusters.borrow().get(&key) {
+        if let Some(c) = self.pools.borrow().get(&key) {
             return Some(c.clone());
         }
         let loaded = self.shared.loaded();
         let cfg = loaded.config.pool(pool)?;
         loaded.users.get(user)?;
-        let mut members = Vec::new();
-        for server in 0..cfg.shards.first()?.servers.len() {
-            let global = self.shared.pool_global(pool, user, server, self.index)?;
-            let state = global.server.clone();
-            let shard = PoolShard::new(global, self.shared.clone(), self.index);
-            let for_actor = shard.clone();
-            let addr = Supervisor::start(move |_| PoolActor { shard: for_actor });
-            // The pool's home arbiter runs the health checks of its servers (the first pool of
-            // a server to ask keeps it).
-            if global_is_home(&shard, self.index) {
-                if let Some(health) = self.shared.health.get() {
-                    health.do_send(Watch {
-                        state: state.clone(),
-                        probe: addr.recipient(),
-                        settings: PoolSettings::checks(cfg),
-                    });
+        let mut clusters = Vec::new();
+        for (shard_index, shard) in cfg.shards.iter().enumerate() {
+            let mut members = Vec::new();
+            for server in 0..shard.servers.len() {
+                let global =
+                    self.shared
+                        .pool_global(pool, user, shard_index, server, self.index)?;
+                let state = global.server.clone();
+                let shard = PoolShard::new(global, self.shared.clone(), self.index);
+                let for_actor = shard.clone();
+                let addr = Supervisor::start(move |_| PoolActor { shard: for_actor });
+                // The pool's home arbiter runs the health checks of its servers (the first
+                // pool of a server to ask keeps it).
+                if shard.global.home_worker == self.index {
+                    if let Some(health) = self.shared.health.get() {
+                        health.do_send(Watch {
+                            state: state.clone(),
+                            probe: addr.recipient(),
+                            settings: PoolSettings::checks(cfg),
+                        });
+                    }
                 }
+                members.push(Member { state, shard });
             }
-            members.push(Member { state, shard });
+            clusters.push(Cluster::new(
+                members,
+                cfg.load_balancing,
+                cfg.default_role,
+                cfg.read_write_split,
+            ));
         }
-        let cluster = Rc::new(Cluster::new(
-            members,
-            cfg.load_balancing,
-            cfg.default_role,
-            cfg.read_write_split,
+        let shards = Rc::new(Shards::new(
+            clusters,
+            cfg.sharding_function,
+            cfg.automatic_sharding_key
+                .as_deref()
+                .and_then(KeyColumn::parse),
+            DefaultShard::from_config(cfg.default_shard.as_deref(), cfg.shards.len()),
         ));
-        self.clusters.borrow_mut().insert(key, cluster.clone());
-        Some(cluster)
+        self.pools.borrow_mut().insert(key, shards.clone());
+        Some(shards)
     }
 
-    /// Every shard on this arbiter.
+    /// Every pool shard on this arbiter.
     pub fn shards(&self) -> Vec<Rc<PoolShard>> {
-        self.clusters
+        self.pools
             .borrow()
             .values()
-            .flat_map(|c| c.members.iter().map(|m| m.shard.clone()))
+            .flat_map(|p| {
+                p.clusters
+                    .iter()
+                    .flat_map(|c| c.members.iter().map(|m| m.shard.clone()))
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -106,8 +126,4 @@ impl Worker {
             s.close_idle();
         }
     }
-}
-
-fn global_is_home(shard: &PoolShard, worker: usize) -> bool {
-    shard.global.home_worker == worker
 }

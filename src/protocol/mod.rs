@@ -8,6 +8,7 @@ pub mod backend;
 pub mod builder;
 pub mod codec;
 pub mod error;
+pub mod frontend;
 pub mod scanner;
 pub mod startup;
 pub mod tag;

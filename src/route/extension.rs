@@ -10,8 +10,22 @@ pub enum Extension {
     SetServerRole(RoleSetting),
     /// `SHOW SERVER ROLE`
     ShowServerRole,
-    /// A `SET SERVER ROLE` with a value that is not a role.
-    BadServerRole(String),
+    /// `SET SHARDING KEY TO '<bigint>'`
+    SetShardingKey(i64),
+    /// `SET SHARD TO '<n>'` / `SET SHARD TO 'any'`
+    SetShard(ShardSetting),
+    /// `SHOW SHARD`
+    ShowShard,
+    /// A known extension with a value it cannot take: (what, value).
+    BadValue(&'static str, String),
+}
+
+/// Which shard a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSetting {
+    Index(usize),
+    Key(i64),
+    Any,
 }
 
 /// Statements longer than this are never extensions (keeps the common path to one check).
@@ -26,23 +40,47 @@ pub fn parse_extension(sql: &str) -> Option<Extension> {
         Some(b's' | b'S') if text.len() <= MAX_EXTENSION_LEN => {}
         _ => return None,
     }
+    let eq = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    // Most queries start with SELECT: decide on the first word before splitting the rest.
+    let first = text.split_ascii_whitespace().next()?;
+    if !eq(first, "SET") && !eq(first, "SHOW") {
+        return None;
+    }
     let text = text.trim_end().trim_end_matches(';').trim_end();
     let words: Vec<&str> = text.split_whitespace().collect();
-    let eq = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    let is_to = |w: &str| eq(w, "TO") || w == "=";
     match words.as_slice() {
         [show, server, role] if eq(show, "SHOW") && eq(server, "SERVER") && eq(role, "ROLE") => {
             Some(Extension::ShowServerRole)
         }
+        [show, shard] if eq(show, "SHOW") && eq(shard, "SHARD") => Some(Extension::ShowShard),
         [set, server, role, to, value]
-            if eq(set, "SET")
-                && eq(server, "SERVER")
-                && eq(role, "ROLE")
-                && (eq(to, "TO") || *to == "=") =>
+            if eq(set, "SET") && eq(server, "SERVER") && eq(role, "ROLE") && is_to(to) =>
         {
             let value = unquote(value);
             Some(match RoleSetting::parse(value) {
                 Some(r) => Extension::SetServerRole(r),
-                None => Extension::BadServerRole(value.to_owned()),
+                None => Extension::BadValue("server role", value.to_owned()),
+            })
+        }
+        [set, sharding, key, to, value]
+            if eq(set, "SET") && eq(sharding, "SHARDING") && eq(key, "KEY") && is_to(to) =>
+        {
+            let value = unquote(value);
+            Some(match value.parse::<i64>() {
+                Ok(k) => Extension::SetShardingKey(k),
+                Err(_) => Extension::BadValue("sharding key", value.to_owned()),
+            })
+        }
+        [set, shard, to, value] if eq(set, "SET") && eq(shard, "SHARD") && is_to(to) => {
+            let value = unquote(value);
+            Some(if value.eq_ignore_ascii_case("any") {
+                Extension::SetShard(ShardSetting::Any)
+            } else {
+                match value.parse::<usize>() {
+                    Ok(n) => Extension::SetShard(ShardSetting::Index(n)),
+                    Err(_) => Extension::BadValue("shard", value.to_owned()),
+                }
             })
         }
         _ => None,
@@ -79,8 +117,41 @@ mod tests {
         );
         assert_eq!(
             parse_extension("SET SERVER ROLE TO 'leader'"),
-            Some(Extension::BadServerRole("leader".into()))
+            Some(Extension::BadValue("server role", "leader".into()))
         );
+    }
+
+    #[test]
+    fn recognises_shard_statements() {
+        assert_eq!(
+            parse_extension("SET SHARDING KEY TO '-1234'"),
+            Some(Extension::SetShardingKey(-1234))
+        );
+        assert_eq!(
+            parse_extension("set sharding key = 99;"),
+            Some(Extension::SetShardingKey(99))
+        );
+        assert_eq!(
+            parse_extension("SET SHARD TO '2'"),
+            Some(Extension::SetShard(ShardSetting::Index(2)))
+        );
+        assert_eq!(
+            parse_extension("SET SHARD TO 'ANY'"),
+            Some(Extension::SetShard(ShardSetting::Any))
+        );
+        assert_eq!(
+            parse_extension("  SHOW   SHARD ; "),
+            Some(Extension::ShowShard)
+        );
+        assert_eq!(
+            parse_extension("SET SHARDING KEY TO 'abc'"),
+            Some(Extension::BadValue("sharding key", "abc".into()))
+        );
+        assert_eq!(
+            parse_extension("SET SHARD TO '-1'"),
+            Some(Extension::BadValue("shard", "-1".into()))
+        );
+        assert_eq!(parse_extension("SET shard_setting TO 1"), None);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 pub mod balance;
 pub mod classify;
 pub mod extension;
+pub mod hint;
 pub mod role;
+pub mod sharding;
+pub mod sharding_key;
 
 pub use balance::pick;
 pub use classify::{classify, Access, ClassifyCache};
-pub use extension::{parse_extension, Extension};
+pub use extension::{parse_extension, Extension, ShardSetting};
+pub use hint::parse_hint;
 pub use role::{RoleSetting, Want};
