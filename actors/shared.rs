@@ -70,6 +70,9 @@ impl Loaded {
     }
 }
 
+/// (pool, user, shard index, server index): one server's pool for one user.
+type PoolKey = (String, String, usize, usize);
+
 /// Everything the arbiters share. Reached through an `Arc`, read at login, never locked on
 /// the per-transaction path.
 pub struct Shared {
@@ -79,7 +82,7 @@ pub struct Shared {
     pub clients: AtomicUsize,
     pub shutting_down: AtomicBool,
     pub workers: usize,
-    pools: Mutex<HashMap<(String, String, usize, usize), Arc<PoolGlobal>>>,
+    pools: Mutex<HashMap<PoolKey, Arc<PoolGlobal>>>,
     servers: Mutex<HashMap<(String, u16), Arc<ServerState>>>,
     /// The actor that owns bans and detected roles (set once the System runs).
     pub balancer: OnceLock<Addr<BalancerActor>>,
