@@ -110,6 +110,20 @@ pub(super) fn validate(config: &Config, problems: &mut Problems) {
         if name.is_empty() {
             problems.push(path::join("pools", name), "pool name must not be empty");
         }
+        if let Some(d) = &pool.default_shard {
+            let shards = pool.shards.len();
+            let ok =
+                d.eq_ignore_ascii_case("random") || d.parse::<usize>().is_ok_and(|n| n < shards);
+            if !ok {
+                problems.push(
+                    path::join(&path::join("pools", name), "default_shard"),
+                    format!(
+                        "is {d:?}; it must be \"random\" or a shard number from 0 to {}",
+                        shards.saturating_sub(1)
+                    ),
+                );
+            }
+        }
         if pool.min_pool_size > pool.pool_size {
             problems.push(
                 path::join(&path::join("pools", name), "min_pool_size"),
@@ -321,5 +335,20 @@ mod tests {
         assert!(sharding_key(&"a.b.c").is_err());
         assert!(sharding_key(&".c").is_err());
         assert!(any(&()).is_ok());
+    }
+
+    #[test]
+    fn default_shard_must_name_a_shard_or_random() {
+        let base = "[users.u]\n[pools.p]\nservers = [{ host = \"h\", port = 1 }]\n";
+        let bad = format!("{base}default_shard = \"3\"\n");
+        let err = crate::config::load_str(&bad, &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("pools.p.default_shard"), "{err}");
+        for ok in ["0", "random", "RANDOM"] {
+            let text = format!("{base}default_shard = \"{ok}\"\n");
+            assert!(
+                crate::config::load_str(&text, &Default::default()).is_ok(),
+                "{ok}"
+            );
+        }
     }
 }
