@@ -42,9 +42,10 @@ async fn main() {
         );
     }
     // The same table, hash-partitioned in one database: PostgreSQL's own placement.
-    pg.psql(&format!(
-        "CREATE TABLE orders (customer_id bigint NOT NULL, item text, total numeric) PARTITION BY HASH (customer_id)"
-    ));
+    pg.psql(
+        "CREATE TABLE orders (customer_id bigint NOT NULL, item text, total numeric) \
+         PARTITION BY HASH (customer_id)",
+    );
     for r in 0..SHARDS {
         pg.psql(&format!(
             "CREATE TABLE orders_p{r} PARTITION OF orders FOR VALUES WITH (MODULUS {SHARDS}, REMAINDER {r})"
