@@ -454,7 +454,7 @@ mod tests {
             ban_time = "2m"
             sharding_function = "pg_bigint_hash"
             automatic_sharding_key = "users.id"
-            default_shard = "1"
+            default_shard = "random"
             servers = [
               { host = "10.0.0.1", port = 5432, role = "primary" },
               { host = "10.0.0.2", port = 5433, role = "replica" },
@@ -547,7 +547,7 @@ mod tests {
                 max_replica_lag: None,
                 sharding_function: ShardingFunction::PgBigintHash,
                 automatic_sharding_key: Some("users.id".to_string()),
-                default_shard: Some("1".to_string()),
+                default_shard: Some("random".to_string()),
                 shards: vec![Shard {
                     database: "app_db".to_string(),
                     servers: vec![
