@@ -226,6 +226,11 @@ impl PoolGlobal {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Server connections open or being opened, across arbiters.
+    pub fn open_count(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
     pub fn set_waiting(&self, worker: usize, n: usize) {
         self.waiting[worker].store(n, Ordering::Relaxed);
     }

@@ -3,6 +3,7 @@
 //! itself: headers are inspected, bodies are forwarded in bulk, nothing goes through a
 //! mailbox per message.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -23,15 +24,18 @@ use slog::{debug, info, o, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::admin;
 use crate::cancel::{send_cancel, CancelKey, CancelTarget};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
 use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
-use crate::pool::{CheckoutError, PoolShard};
+use crate::pool::{CheckoutError, PoolShard, Traffic};
+use crate::registry::{ClientInfo, ClientState, ServerLink};
 use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
 use crate::server_state::BanReason;
 use crate::shards::{ShardError, Shards};
+use crate::worker::Registered;
 use crate::worker::Worker;
 
 /// How much a client read asks for at once.
@@ -55,6 +59,8 @@ impl ClientActor {
             .new(o!("client" => id, "peer" => peer.to_string()));
         ClientActor {
             session: Some(Session {
+                id,
+                peer,
                 stream,
                 buf: BytesMut::new(),
                 worker,
@@ -89,6 +95,8 @@ impl Drop for ClientCount {
 
 /// A client connection before login.
 struct Session {
+    id: u64,
+    peer: std::net::SocketAddr,
     stream: TcpStream,
     buf: BytesMut,
     worker: Rc<Worker>,
@@ -114,6 +122,22 @@ impl Session {
                 conn.finish(result).await;
             }
             Ok(LoginOutcome::CancelHandled) => {}
+            Ok(LoginOutcome::Admin(user)) => {
+                info!(self.log, "admin console login"; "user" => &user.name, "admin" => user.admin);
+                let shared = self.worker.shared.clone();
+                let shutdown = self.worker.shutdown.clone();
+                let served = admin::serve(
+                    &mut self.stream,
+                    &mut self.buf,
+                    &shared,
+                    user,
+                    &self.log,
+                    &shutdown,
+                );
+                if let Err(e) = served.await {
+                    tell(&mut self.stream, &e).await;
+                }
+            }
             Err(e) => {
                 debug!(self.log, "login failed"; "error" => %e);
                 tell(&mut self.stream, &e).await;
@@ -149,6 +173,11 @@ struct Connected {
     scanner: Scanner,
     /// Settings the client expects on every server connection.
     settings: ParamSet,
+    /// What the admin console shows of this client.
+    info: Rc<ClientInfo>,
+    _registered: Registered,
+    /// When the current transaction started (for SHOW STATS).
+    xact_started: Option<Instant>,
     /// The pool's shards and servers on this arbiter.
     shards: Rc<Shards>,
     /// The shard of the attached connection (meaningful while `server` is Some).
@@ -187,7 +216,31 @@ impl Connected {
             PoolMode::Auto => PoolMode::Session,
             m => m,
         };
+        let now = std::time::SystemTime::now();
+        let info = Rc::new(ClientInfo {
+            id: s.id,
+            user: l.params.user.clone(),
+            database: l.params.database.clone(),
+            addr: s.peer,
+            local: s.stream.local_addr().ok(),
+            connect_time: now,
+            application_name: l
+                .params
+                .settings
+                .get("application_name")
+                .unwrap_or_default()
+                .to_owned(),
+            cancel_pid: l.key.pid,
+            state: Cell::new(ClientState::Active),
+            request_time: Cell::new(now),
+            waiting_since: Cell::new(None),
+            server: Cell::new(None),
+        });
+        let registered = s.worker.register_client(info.clone());
         Connected {
+            info,
+            _registered: registered,
+            xact_started: None,
             stream: s.stream,
             buf: s.buf,
             scanner: Scanner::new(s.worker.shared.max_message_size()),
@@ -365,9 +418,15 @@ impl Connected {
                     .await
                     .map_err(|e| ClientError::ServerGone(e.to_string()))?;
                 self.buf.advance(scan.forward);
+                let traffic = &self.shards.clusters[self.shard].members[self.member]
+                    .shard
+                    .traffic;
+                Traffic::add(&traffic.bytes_received, scan.forward as u64);
             }
             if was_quiet && !server.exchange.is_quiet() {
-                self.query_started = Some(Instant::now());
+                let now = Instant::now();
+                self.query_started = Some(now);
+                self.xact_started.get_or_insert(now);
                 self.quiet_since = None;
             }
             if !scan.stopped {
@@ -510,6 +569,7 @@ impl Connected {
             (shard, cluster.want(self.role, self.mode, statement))
         };
         self.shard = shard;
+        self.wait_while_paused().await?;
         let started = Instant::now();
         let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
@@ -528,7 +588,12 @@ impl Connected {
                 });
             };
             let shard = &self.cluster().members[i].shard;
-            match shard.checkout().await {
+            self.info.state.set(ClientState::Waiting);
+            self.info.waiting_since.set(Some(Instant::now()));
+            let checked_out = shard.checkout().await;
+            self.info.state.set(ClientState::Active);
+            self.info.waiting_since.set(None);
+            match checked_out {
                 Ok(conn) => break (i, conn),
                 Err(CheckoutError::WaitTimeout(t)) => {
                     let m = &self.cluster().members[i];
@@ -578,8 +643,34 @@ impl Connected {
                 .outstanding
                 .fetch_add(1, Ordering::Relaxed);
         }
+        Traffic::add(
+            &shard.traffic.wait_time_us,
+            started.elapsed().as_micros() as u64,
+        );
+        self.info.request_time.set(std::time::SystemTime::now());
+        self.info.server.set(Some(ServerLink {
+            id: server.id,
+            addr: server.addr,
+            local: server.stream.local_addr().ok(),
+            pid: server.key.0,
+            created: server.created,
+        }));
         self.member = member;
         self.server = Some(server);
+        Ok(())
+    }
+
+    /// While the client's database is paused (PAUSE, SIGUSR1), new transactions wait.
+    async fn wait_while_paused(&self) -> Result<(), ClientError> {
+        let pause = &self.worker.shared.pause;
+        while pause.is_paused(&self.info.database) {
+            if self.worker.shared.is_shutting_down() {
+                return Err(ClientError::ShuttingDown);
+            }
+            self.info.state.set(ClientState::Waiting);
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        self.info.state.set(ClientState::Active);
         Ok(())
     }
 
@@ -591,6 +682,7 @@ impl Connected {
             self.quiet_since = None;
             self.timed_out = false;
             self.uncount();
+            self.info.server.set(None);
             self.shard().checkin(server);
         }
     }
@@ -772,6 +864,10 @@ impl Connected {
             if scan.forward > 0 {
                 self.stream.write_all(&buf[..scan.forward]).await?;
                 buf.advance(scan.forward);
+                let traffic = &self.shards.clusters[self.shard].members[self.member]
+                    .shard
+                    .traffic;
+                Traffic::add(&traffic.bytes_sent, scan.forward as u64);
             }
             if let Some(needs) = scan.needs {
                 buf.reserve(needs.saturating_sub(buf.len()));
@@ -803,9 +899,22 @@ impl Connected {
         if !server.exchange.is_quiet() {
             return Ok(());
         }
-        self.query_started = None;
-        self.timed_out = false;
         let idle = server.exchange.is_idle();
+        let now = Instant::now();
+        let traffic = &self.shards.clusters[self.shard].members[self.member]
+            .shard
+            .traffic;
+        if let Some(started) = self.query_started.take() {
+            Traffic::add(&traffic.query_count, 1);
+            Traffic::add(&traffic.query_time_us, (now - started).as_micros() as u64);
+        }
+        if idle {
+            if let Some(started) = self.xact_started.take() {
+                Traffic::add(&traffic.xact_count, 1);
+                Traffic::add(&traffic.xact_time_us, (now - started).as_micros() as u64);
+            }
+        }
+        self.timed_out = false;
         match self.mode {
             PoolMode::Transaction | PoolMode::Statement if idle && self.buf.is_empty() => {
                 self.detach()

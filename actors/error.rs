@@ -54,8 +54,8 @@ pub enum ClientError {
     ClientIdleTimeout(Duration),
     #[error("transaction blocks not allowed in statement pooling mode")]
     StatementModeTransaction,
-    #[error("the admin console is not available yet in this version")]
-    AdminUnavailable,
+    #[error("user \"{user}\" may not use the admin console: add it to admin_users or stats_users")]
+    NotConsoleUser { user: String },
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -85,7 +85,8 @@ impl ClientError {
             ClientError::LoginTimeout(_) => "08P01",
             ClientError::IdleTransactionTimeout(_) => "25P03",
             ClientError::ClientIdleTimeout(_) => "57P05",
-            ClientError::StatementModeTransaction | ClientError::AdminUnavailable => "0A000",
+            ClientError::StatementModeTransaction => "0A000",
+            ClientError::NotConsoleUser { .. } => "28000",
             ClientError::Io(_) => "08006",
         }
     }

@@ -20,6 +20,7 @@ use slog::debug;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::admin::AdminUser;
 use crate::cancel::{send_cancel, CancelKey};
 use crate::cluster::Member;
 use crate::error::ClientError;
@@ -41,6 +42,8 @@ pub struct LoggedIn {
 
 pub enum LoginOutcome {
     LoggedIn(LoggedIn),
+    /// A user of the admin console.
+    Admin(AdminUser),
     /// The connection carried a CancelRequest and is done.
     CancelHandled,
 }
@@ -79,9 +82,6 @@ pub async fn login(
     }
     let params =
         StartupParams::from_startup(&params).map_err(|e| ClientError::BadStartup(e.to_string()))?;
-    if params.database == "pgcorral" || params.database == "pgbouncer" {
-        return Err(ClientError::AdminUnavailable);
-    }
     let loaded = shared.loaded();
     let user = loaded.users.get(&params.user).cloned();
     let mut out = BytesMut::new();
@@ -99,6 +99,37 @@ pub async fn login(
         AuthType::ScramSha256 => {
             authenticate_scram(stream, buf, &params.user, user.as_deref(), &mut out).await?
         }
+    }
+    if params.database == "pgcorral" || params.database == "pgbouncer" {
+        let admin = general.admin_users.contains(&params.user);
+        if !admin && !general.stats_users.contains(&params.user) {
+            return Err(ClientError::NotConsoleUser {
+                user: params.user.clone(),
+            });
+        }
+        builder::auth_ok(&mut out);
+        for (name, value) in [
+            ("server_version", "15.0 (pgcorral)"),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"),
+            ("TimeZone", "UTC"),
+            ("integer_datetimes", "on"),
+            ("standard_conforming_strings", "on"),
+            (
+                "application_name",
+                params.settings.get("application_name").unwrap_or(""),
+            ),
+        ] {
+            builder::parameter_status(&mut out, name, value);
+        }
+        builder::backend_key_data(&mut out, 0, 0);
+        builder::ready_for_query(&mut out, b'I');
+        stream.write_all(&out).await?;
+        return Ok(LoginOutcome::Admin(AdminUser {
+            name: params.user.clone(),
+            admin,
+        }));
     }
     let no_pool = |unknown_database| ClientError::NoSuchPool {
         database: params.database.clone(),

@@ -1,6 +1,7 @@
 //! pgcorral: the daemon. Command line, logging, the actix System with one arbiter per
 //! worker, and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
 
+mod admin;
 mod balancer;
 mod budget;
 mod cancel;
@@ -12,11 +13,13 @@ mod health;
 mod listener;
 mod login;
 mod pool;
+mod registry;
 mod salvage;
 mod server;
 mod server_state;
 mod shards;
 mod shared;
+mod snapshot;
 mod worker;
 
 use std::path::PathBuf;
@@ -151,6 +154,9 @@ fn run(config: Config, source: String) -> ExitCode {
                 arbiter
             })
             .collect();
+        let _ = shared
+            .arbiters
+            .set(arbiters.iter().map(|a| a.handle()).collect());
         let code = handle_signals(signals, &shared, &arbiters).await;
         for a in &arbiters {
             a.stop();
@@ -197,8 +203,18 @@ async fn handle_signals(signals: Signals, shared: &Arc<Shared>, arbiters: &[Arbi
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => warn!(log, "SIGHUP: configuration reload is not available in this version; restart to apply changes"),
-            _ = usr1.recv() => warn!(log, "SIGUSR1 (PAUSE) is not available in this version"),
-            _ = usr2.recv() => warn!(log, "SIGUSR2 (RESUME) is not available in this version"),
+            _ = usr1.recv() => {
+                info!(log, "SIGUSR1: pausing every pool (new transactions wait until SIGUSR2 or RESUME)");
+                shared.pause.pause(None);
+            }
+            _ = usr2.recv() => {
+                info!(log, "SIGUSR2: resuming every pool");
+                shared.pause.resume(None);
+            }
+            _ = shared.shutdown_request.notified() => {
+                info!(log, "SHUTDOWN from the admin console");
+                break;
+            }
         }
     }
     let timeout = shared.general().shutdown_timeout;

@@ -51,6 +51,24 @@ pub struct ShardStats {
     pub connect_failures: u64,
 }
 
+/// Traffic counters of one shard (SHOW STATS), bumped by its clients without a lock.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub xact_count: Cell<u64>,
+    pub query_count: Cell<u64>,
+    pub bytes_received: Cell<u64>,
+    pub bytes_sent: Cell<u64>,
+    pub xact_time_us: Cell<u64>,
+    pub query_time_us: Cell<u64>,
+    pub wait_time_us: Cell<u64>,
+}
+
+impl Traffic {
+    pub fn add(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get().wrapping_add(n));
+    }
+}
+
 /// One arbiter's part of a pool.
 pub struct PoolShard {
     pub global: Arc<PoolGlobal>,
@@ -63,6 +81,7 @@ pub struct PoolShard {
     /// Connections checked out by clients of this arbiter.
     active: Cell<usize>,
     pub stats: Cell<ShardStats>,
+    pub traffic: Traffic,
     /// How often the pool actor was restarted by its supervisor.
     pub restarts: Cell<u32>,
     addr: RefCell<Option<Addr<PoolActor>>>,
@@ -83,6 +102,7 @@ impl PoolShard {
             connecting: Cell::new(0),
             active: Cell::new(0),
             stats: Cell::new(ShardStats::default()),
+            traffic: Traffic::default(),
             restarts: Cell::new(0),
             addr: RefCell::new(None),
         })
@@ -106,6 +126,32 @@ impl PoolShard {
 
     pub fn idle_count(&self) -> usize {
         self.idle.borrow().len()
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active.get()
+    }
+
+    pub fn connecting_count(&self) -> usize {
+        self.connecting.get()
+    }
+
+    /// How long the oldest waiting client has waited.
+    pub fn max_wait(&self) -> Duration {
+        self.waiters
+            .borrow()
+            .front()
+            .map(|w| w.since.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// (id, server pid, created, last used) of each idle connection.
+    pub fn idle_connections(&self) -> Vec<(u64, i32, Instant, Instant)> {
+        self.idle
+            .borrow()
+            .iter()
+            .map(|c| (c.id, c.key.0, c.created, c.last_used))
+            .collect()
     }
 
     pub fn waiting_count(&self) -> usize {

@@ -52,7 +52,12 @@ pub enum BanReason {
     ConnectionLost,
     CheckoutTimeout,
     QueryTimeout,
-    ReplicaLag { lag: Duration, max: Duration },
+    ReplicaLag {
+        lag: Duration,
+        max: Duration,
+    },
+    /// BAN on the admin console, by this user.
+    Admin(String),
 }
 
 impl fmt::Display for BanReason {
@@ -76,6 +81,7 @@ impl fmt::Display for BanReason {
             BanReason::ReplicaLag { lag, max } => {
                 write!(f, "replica lag {lag:?} exceeds max_replica_lag ({max:?})")
             }
+            BanReason::Admin(user) => write!(f, "BAN on the admin console by {user}"),
         }
     }
 }

@@ -88,6 +88,14 @@ pub struct Shared {
     pub balancer: OnceLock<Addr<BalancerActor>>,
     /// The actor that checks servers (set once the System runs).
     pub health: OnceLock<Addr<HealthCheckActor>>,
+    /// Every worker arbiter, for collecting admin snapshots (set once the System runs).
+    pub arbiters: OnceLock<Vec<actix_rt::ArbiterHandle>>,
+    /// PAUSE / RESUME.
+    pub pause: PauseState,
+    /// SHUTDOWN from the admin console (the signal loop listens).
+    pub shutdown_request: tokio::sync::Notify,
+    /// When the process started (for averages in SHOW STATS).
+    pub started: std::time::Instant,
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
@@ -107,6 +115,10 @@ impl Shared {
             servers: Mutex::new(HashMap::new()),
             balancer: OnceLock::new(),
             health: OnceLock::new(),
+            arbiters: OnceLock::new(),
+            pause: PauseState::default(),
+            shutdown_request: tokio::sync::Notify::new(),
+            started: std::time::Instant::now(),
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
@@ -185,6 +197,43 @@ impl Shared {
             .clone()
     }
 
+    /// Every server known to a pool in use.
+    pub fn server_states(&self) -> Vec<Arc<ServerState>> {
+        self.servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// (database, user, server) for every server of every pool in use.
+    pub fn servers_by_pool(&self) -> Vec<(String, String, Arc<ServerState>)> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = pools
+            .values()
+            .map(|g| {
+                (
+                    g.settings.name.clone(),
+                    g.settings.user.clone(),
+                    g.server.clone(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1, a.2.port).cmp(&(&b.0, &b.1, b.2.port)));
+        out
+    }
+
+    /// Open server connections per server-side database name.
+    pub fn open_by_database(&self) -> HashMap<String, usize> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = HashMap::new();
+        for g in pools.values() {
+            *out.entry(g.settings.target.database.clone()).or_default() += g.open_count();
+        }
+        out
+    }
+
     /// Asks the BalancerActor to ban `server` (off the per-transaction path: only failures ban).
     pub fn ban(&self, server: &Arc<ServerState>, reason: BanReason, ban_time: Duration) {
         if let Some(b) = self.balancer.get() {
@@ -215,5 +264,61 @@ impl Shared {
             };
         self.salted.insert(&password, &salt, iterations, salted);
         salted
+    }
+}
+
+/// Which databases are paused: new transactions there wait until RESUME.
+#[derive(Debug, Default)]
+pub struct PauseState {
+    /// Anything paused at all (the one load the transaction path pays).
+    any: AtomicBool,
+    all: AtomicBool,
+    databases: Mutex<std::collections::HashSet<String>>,
+}
+
+impl PauseState {
+    /// Whether new transactions for `database` must wait.
+    pub fn is_paused(&self, database: &str) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        self.all.load(Ordering::Acquire)
+            || self
+                .databases
+                .lock()
+                .map(|d| d.contains(database))
+                .unwrap_or(false)
+    }
+
+    pub fn pause(&self, database: Option<&str>) {
+        match database {
+            None => self.all.store(true, Ordering::Release),
+            Some(db) => {
+                if let Ok(mut d) = self.databases.lock() {
+                    d.insert(db.to_owned());
+                }
+            }
+        }
+        self.any.store(true, Ordering::Release);
+    }
+
+    pub fn resume(&self, database: Option<&str>) {
+        let mut d = self.databases.lock().unwrap_or_else(|p| p.into_inner());
+        match database {
+            None => {
+                self.all.store(false, Ordering::Release);
+                d.clear();
+            }
+            Some(db) => {
+                d.remove(db);
+            }
+        }
+        let still = self.all.load(Ordering::Acquire) || !d.is_empty();
+        self.any.store(still, Ordering::Release);
+    }
+
+    /// "paused" state for SHOW STATE.
+    pub fn all_paused(&self) -> bool {
+        self.all.load(Ordering::Acquire)
     }
 }

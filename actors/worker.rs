@@ -13,6 +13,7 @@ use crate::budget::PoolSettings;
 use crate::cluster::{Cluster, Member};
 use crate::health::Watch;
 use crate::pool::{PoolActor, PoolShard};
+use crate::registry::ClientInfo;
 use crate::shards::{DefaultShard, Shards};
 use crate::shared::Shared;
 use pgcorral::route::sharding_key::KeyColumn;
@@ -22,6 +23,8 @@ pub struct Worker {
     pub index: usize,
     pub shared: Arc<Shared>,
     pools: RefCell<HashMap<(String, String), Rc<Shards>>>,
+    /// Logged-in clients on this arbiter, for the admin console.
+    registry: RefCell<HashMap<u64, Rc<ClientInfo>>>,
     /// Wakes idle clients when shutdown starts.
     pub shutdown: Rc<Notify>,
     pub clients: Cell<usize>,
@@ -38,6 +41,7 @@ impl Worker {
             index,
             shared,
             pools: RefCell::new(HashMap::new()),
+            registry: RefCell::new(HashMap::new()),
             shutdown: Rc::new(Notify::new()),
             clients: Cell::new(0),
         });
@@ -104,6 +108,29 @@ impl Worker {
         Some(shards)
     }
 
+    /// Adds a logged-in client to the registry; it is removed when the returned guard drops.
+    pub fn register_client(self: &Rc<Self>, info: Rc<ClientInfo>) -> Registered {
+        self.registry.borrow_mut().insert(info.id, info.clone());
+        Registered {
+            worker: self.clone(),
+            id: info.id,
+        }
+    }
+
+    /// The logged-in clients on this arbiter.
+    pub fn logged_in(&self) -> Vec<Rc<ClientInfo>> {
+        self.registry.borrow().values().cloned().collect()
+    }
+
+    /// The pools on this arbiter by (database, user).
+    pub fn pools_by_name(&self) -> Vec<((String, String), Rc<Shards>)> {
+        self.pools
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Every pool shard on this arbiter.
     pub fn shards(&self) -> Vec<Rc<PoolShard>> {
         self.pools
@@ -125,5 +152,17 @@ impl Worker {
         for s in self.shards() {
             s.close_idle();
         }
+    }
+}
+
+/// A client's place in its arbiter's registry.
+pub struct Registered {
+    worker: Rc<Worker>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.worker.registry.borrow_mut().remove(&self.id);
     }
 }

@@ -100,6 +100,10 @@ fn notice_or_error(buf: &mut BytesMut, tag: u8, severity: &str, code: &str, mess
     });
 }
 
+pub fn empty_query_response(buf: &mut BytesMut) {
+    tagged(buf, b'I', |_| {});
+}
+
 pub fn command_complete(buf: &mut BytesMut, tag: &str) {
     tagged(buf, b'C', |b| put_cstr(b, tag));
 }

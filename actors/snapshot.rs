@@ -1,0 +1,267 @@
+//! What the admin console shows, collected from every arbiter when asked (the per-arbiter
+//! counters live in `Cell`s; nothing on the transaction path locks or sends a message).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::shared::Shared;
+use crate::worker::Worker;
+
+/// Traffic totals (SHOW STATS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrafficSnap {
+    pub xact_count: u64,
+    pub query_count: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub xact_time_us: u64,
+    pub query_time_us: u64,
+    pub wait_time_us: u64,
+}
+
+impl TrafficSnap {
+    pub fn add(&mut self, o: &TrafficSnap) {
+        self.xact_count += o.xact_count;
+        self.query_count += o.query_count;
+        self.bytes_received += o.bytes_received;
+        self.bytes_sent += o.bytes_sent;
+        self.xact_time_us += o.xact_time_us;
+        self.query_time_us += o.query_time_us;
+        self.wait_time_us += o.wait_time_us;
+    }
+}
+
+/// One (database, user) pool on one arbiter, or merged.
+#[derive(Debug, Clone, Default)]
+pub struct PoolSnap {
+    pub database: String,
+    pub user: String,
+    pub mode: &'static str,
+    pub clients: usize,
+    pub waiting: usize,
+    pub active: usize,
+    pub idle: usize,
+    pub login: usize,
+    pub max_wait: Duration,
+    pub servers: usize,
+    pub shards: usize,
+    pub traffic: TrafficSnap,
+}
+
+/// A client or a server connection, as SHOW CLIENTS / SHOW SERVERS print them.
+#[derive(Debug, Clone)]
+pub struct ConnRow {
+    pub id: u64,
+    pub user: String,
+    pub database: String,
+    pub state: &'static str,
+    pub addr: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub connect_time: SystemTime,
+    pub request_time: SystemTime,
+    pub wait: Duration,
+    pub link: Option<u64>,
+    pub remote_pid: i32,
+    pub application_name: String,
+}
+
+/// One arbiter's view.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSnapshot {
+    pub pools: Vec<PoolSnap>,
+    pub clients: Vec<ConnRow>,
+    pub servers: Vec<ConnRow>,
+}
+
+fn system_time(at: Instant) -> SystemTime {
+    SystemTime::now() - at.elapsed()
+}
+
+impl Worker {
+    /// This arbiter's pools, clients and servers, now.
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        let mut snap = WorkerSnapshot::default();
+        let clients = self.logged_in();
+        for ((database, user), shards) in self.pools_by_name() {
+            let mut p = PoolSnap {
+                mode: shards.clusters[0].settings().mode.as_str(),
+                shards: shards.clusters.len(),
+                clients: clients
+                    .iter()
+                    .filter(|c| c.database == database && c.user == user)
+                    .count(),
+                database: database.clone(),
+                user: user.clone(),
+                ..Default::default()
+            };
+            for cluster in &shards.clusters {
+                for m in &cluster.members {
+                    let s = &m.shard;
+                    p.servers += 1;
+                    p.waiting += s.waiting_count();
+                    p.active += s.active_count();
+                    p.idle += s.idle_count();
+                    p.login += s.connecting_count();
+                    p.max_wait = p.max_wait.max(s.max_wait());
+                    let t = &s.traffic;
+                    p.traffic.add(&TrafficSnap {
+                        xact_count: t.xact_count.get(),
+                        query_count: t.query_count.get(),
+                        bytes_received: t.bytes_received.get(),
+                        bytes_sent: t.bytes_sent.get(),
+                        xact_time_us: t.xact_time_us.get(),
+                        query_time_us: t.query_time_us.get(),
+                        wait_time_us: t.wait_time_us.get(),
+                    });
+                    for (id, pid, created, last_used) in s.idle_connections() {
+                        snap.servers.push(ConnRow {
+                            id,
+                            user: user.clone(),
+                            database: database.clone(),
+                            state: "idle",
+                            addr: std::net::SocketAddr::new(
+                                m.state
+                                    .host
+                                    .parse()
+                                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+                                m.state.port,
+                            ),
+                            local: None,
+                            connect_time: system_time(created),
+                            request_time: system_time(last_used),
+                            wait: Duration::ZERO,
+                            link: None,
+                            remote_pid: pid,
+                            application_name: String::new(),
+                        });
+                    }
+                }
+            }
+            snap.pools.push(p);
+        }
+        for c in &clients {
+            let waited = c
+                .waiting_since
+                .get()
+                .map(|s| s.elapsed())
+                .unwrap_or_default();
+            let link = c.server.get();
+            snap.clients.push(ConnRow {
+                id: c.id,
+                user: c.user.clone(),
+                database: c.database.clone(),
+                state: c.state.get().as_str(),
+                addr: c.addr,
+                local: c.local,
+                connect_time: c.connect_time,
+                request_time: c.request_time.get(),
+                wait: waited,
+                link: link.map(|l| l.id),
+                remote_pid: c.cancel_pid,
+                application_name: c.application_name.clone(),
+            });
+            if let Some(l) = link {
+                snap.servers.push(ConnRow {
+                    id: l.id,
+                    user: c.user.clone(),
+                    database: c.database.clone(),
+                    state: "active",
+                    addr: l.addr,
+                    local: l.local,
+                    connect_time: system_time(l.created),
+                    request_time: c.request_time.get(),
+                    wait: Duration::ZERO,
+                    link: Some(c.id),
+                    remote_pid: l.pid,
+                    application_name: c.application_name.clone(),
+                });
+            }
+        }
+        snap
+    }
+}
+
+/// Snapshots of every arbiter (asked on each arbiter's own thread).
+pub async fn collect(shared: &Shared) -> Vec<WorkerSnapshot> {
+    let mut waiting = Vec::new();
+    for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = handle.spawn(async move {
+            let snap = Worker::current().map(|w| w.snapshot()).unwrap_or_default();
+            let _ = tx.send(snap);
+        });
+        if sent {
+            waiting.push(rx);
+        }
+    }
+    let mut out = Vec::new();
+    for rx in waiting {
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(5), rx).await {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Pools summed over arbiters, by (database, user).
+pub fn merged_pools(snaps: &[WorkerSnapshot]) -> Vec<PoolSnap> {
+    let mut by: BTreeMap<(String, String), PoolSnap> = BTreeMap::new();
+    for p in snaps.iter().flat_map(|s| &s.pools) {
+        let e = by
+            .entry((p.database.clone(), p.user.clone()))
+            .or_insert_with(|| PoolSnap {
+                database: p.database.clone(),
+                user: p.user.clone(),
+                mode: p.mode,
+                servers: p.servers,
+                shards: p.shards,
+                ..Default::default()
+            });
+        e.clients += p.clients;
+        e.waiting += p.waiting;
+        e.active += p.active;
+        e.idle += p.idle;
+        e.login += p.login;
+        e.max_wait = e.max_wait.max(p.max_wait);
+        e.traffic.add(&p.traffic);
+    }
+    by.into_values().collect()
+}
+
+/// PgBouncer's time format: "2026-11-25 00:33:59 UTC".
+pub fn fmt_time(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_like_pgbouncer() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_912_439);
+        assert_eq!(fmt_time(t), "2026-11-29 00:33:59 UTC");
+        assert_eq!(fmt_time(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+    }
+}
