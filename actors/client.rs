@@ -643,10 +643,9 @@ impl Connected {
                 .outstanding
                 .fetch_add(1, Ordering::Relaxed);
         }
-        Traffic::add(
-            &shard.traffic.wait_time_us,
-            started.elapsed().as_micros() as u64,
-        );
+        let waited = started.elapsed().as_micros() as u64;
+        Traffic::add(&shard.traffic.wait_time_us, waited);
+        shard.traffic.wait_hist.observe(waited);
         self.info.request_time.set(std::time::SystemTime::now());
         self.info.server.set(Some(ServerLink {
             id: server.id,
@@ -811,13 +810,16 @@ impl Connected {
             } = server;
             let mut bad = None;
             let mut rewrite = false;
+            let mut errors: Vec<String> = Vec::new();
             let mut refuse = false;
             let statement_mode = self.mode == PoolMode::Statement;
             let scan = scanner.scan(
                 buf,
                 |t| {
-                    matches!(t, be::READY_FOR_QUERY | be::PARAMETER_STATUS)
-                        || (timed_out && t == be::ERROR_RESPONSE)
+                    matches!(
+                        t,
+                        be::READY_FOR_QUERY | be::PARAMETER_STATUS | be::ERROR_RESPONSE
+                    )
                 },
                 |tag, msg| match tag {
                     be::READY_FOR_QUERY => {
@@ -844,11 +846,13 @@ impl Connected {
                         }
                         Verdict::Forward
                     }
-                    be::ERROR_RESPONSE if timed_out => {
-                        rewrite = backend::error_fields(&msg[5..]).code == "57014";
+                    be::ERROR_RESPONSE => {
+                        let code = backend::error_fields(&msg[5..]).code;
+                        rewrite = timed_out && code == "57014";
                         if rewrite {
                             Verdict::StopBefore
                         } else {
+                            errors.push(code);
                             Verdict::Forward
                         }
                     }
@@ -860,6 +864,12 @@ impl Connected {
             )?;
             if let Some(e) = bad {
                 return Err(ClientError::ServerGone(e.to_string()));
+            }
+            for code in &errors {
+                self.shards.clusters[self.shard].members[self.member]
+                    .shard
+                    .traffic
+                    .error(code);
             }
             if scan.forward > 0 {
                 self.stream.write_all(&buf[..scan.forward]).await?;
@@ -910,8 +920,10 @@ impl Connected {
         }
         if idle {
             if let Some(started) = self.xact_started.take() {
+                let us = (now - started).as_micros() as u64;
                 Traffic::add(&traffic.xact_count, 1);
-                Traffic::add(&traffic.xact_time_us, (now - started).as_micros() as u64);
+                Traffic::add(&traffic.xact_time_us, us);
+                traffic.xact_hist.observe(us);
             }
         }
         self.timed_out = false;

@@ -12,6 +12,7 @@ mod framed;
 mod health;
 mod listener;
 mod login;
+mod metrics;
 mod pool;
 mod registry;
 mod salvage;
@@ -132,6 +133,12 @@ fn run(config: Config, source: String) -> ExitCode {
                     crit!(shared.log, "cannot listen"; "addr" => %general.listen, "error" => %e);
                     return ExitCode::FAILURE;
                 }
+            }
+        }
+        if let Some(addr) = general.metrics_listen {
+            if let Err(e) = metrics::start(shared.clone(), addr) {
+                crit!(shared.log, "cannot listen for metrics"; "addr" => %addr, "error" => %e);
+                return ExitCode::FAILURE;
             }
         }
         info!(shared.log, "pgcorral starting"; "version" => env!("CARGO_PKG_VERSION"), "config" => source,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use pgcorral::config::ServerRole;
+use pgcorral::stats::Histogram;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
@@ -61,11 +62,21 @@ pub struct Traffic {
     pub xact_time_us: Cell<u64>,
     pub query_time_us: Cell<u64>,
     pub wait_time_us: Cell<u64>,
+    pub xact_hist: Histogram,
+    pub wait_hist: Histogram,
+    /// Server ErrorResponses passed to clients, by SQLSTATE class.
+    pub errors: RefCell<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Traffic {
     pub fn add(cell: &Cell<u64>, n: u64) {
         cell.set(cell.get().wrapping_add(n));
+    }
+
+    /// Counts an error by its SQLSTATE class (first two characters).
+    pub fn error(&self, sqlstate: &str) {
+        let class = sqlstate.get(..2).unwrap_or("??").to_owned();
+        *self.errors.borrow_mut().entry(class).or_default() += 1;
     }
 }
 

@@ -105,6 +105,8 @@ pub struct ServerState {
     ban: Mutex<Option<Ban>>,
     /// Connections to this server checked out by clients, across arbiters and users.
     pub outstanding: AtomicUsize,
+    /// Bans so far.
+    pub bans_total: std::sync::atomic::AtomicU64,
 }
 
 impl ServerState {
@@ -117,6 +119,7 @@ impl ServerState {
             banned: AtomicBool::new(false),
             ban: Mutex::new(None),
             outstanding: AtomicUsize::new(0),
+            bans_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -158,6 +161,9 @@ impl ServerState {
             return false;
         };
         let fresh = b.is_none();
+        if fresh {
+            self.bans_total.fetch_add(1, Ordering::Relaxed);
+        }
         match b.as_mut() {
             Some(existing) => existing.until = existing.until.max(until),
             None => {

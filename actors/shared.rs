@@ -234,6 +234,17 @@ impl Shared {
         out
     }
 
+    /// Open server connections per server (host, port), all pools and users.
+    pub fn open_by_server(&self) -> HashMap<(String, u16), usize> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = HashMap::new();
+        for g in pools.values() {
+            *out.entry((g.server.host.clone(), g.server.port))
+                .or_default() += g.open_count();
+        }
+        out
+    }
+
     /// Asks the BalancerActor to ban `server` (off the per-transaction path: only failures ban).
     pub fn ban(&self, server: &Arc<ServerState>, reason: BanReason, ban_time: Duration) {
         if let Some(b) = self.balancer.get() {

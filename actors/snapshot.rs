@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use pgcorral::stats::HistogramSnap;
+
 use crate::shared::Shared;
 use crate::worker::Worker;
 
@@ -47,6 +49,13 @@ pub struct PoolSnap {
     pub servers: usize,
     pub shards: usize,
     pub traffic: TrafficSnap,
+    /// Clients holding a server connection now.
+    pub linked: usize,
+    pub xact_hist: HistogramSnap,
+    pub wait_hist: HistogramSnap,
+    pub errors: BTreeMap<String, u64>,
+    pub salvaged: u64,
+    pub salvage_failed: u64,
 }
 
 /// A client or a server connection, as SHOW CLIENTS / SHOW SERVERS print them.
@@ -91,6 +100,12 @@ impl Worker {
                     .iter()
                     .filter(|c| c.database == database && c.user == user)
                     .count(),
+                linked: clients
+                    .iter()
+                    .filter(|c| {
+                        c.database == database && c.user == user && c.server.get().is_some()
+                    })
+                    .count(),
                 database: database.clone(),
                 user: user.clone(),
                 ..Default::default()
@@ -105,6 +120,14 @@ impl Worker {
                     p.login += s.connecting_count();
                     p.max_wait = p.max_wait.max(s.max_wait());
                     let t = &s.traffic;
+                    p.xact_hist.add(&t.xact_hist.snapshot());
+                    p.wait_hist.add(&t.wait_hist.snapshot());
+                    for (class, n) in t.errors.borrow().iter() {
+                        *p.errors.entry(class.clone()).or_default() += n;
+                    }
+                    let stats = s.stats.get();
+                    p.salvaged += stats.salvaged;
+                    p.salvage_failed += stats.salvage_failed;
                     p.traffic.add(&TrafficSnap {
                         xact_count: t.xact_count.get(),
                         query_count: t.query_count.get(),
@@ -225,6 +248,14 @@ pub fn merged_pools(snaps: &[WorkerSnapshot]) -> Vec<PoolSnap> {
         e.login += p.login;
         e.max_wait = e.max_wait.max(p.max_wait);
         e.traffic.add(&p.traffic);
+        e.linked += p.linked;
+        e.xact_hist.add(&p.xact_hist);
+        e.wait_hist.add(&p.wait_hist);
+        for (class, n) in &p.errors {
+            *e.errors.entry(class.clone()).or_default() += n;
+        }
+        e.salvaged += p.salvaged;
+        e.salvage_failed += p.salvage_failed;
     }
     by.into_values().collect()
 }

@@ -7,3 +7,4 @@ pub mod config;
 pub mod protocol;
 pub mod route;
 pub mod session;
+pub mod stats;
