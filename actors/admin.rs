@@ -144,8 +144,24 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
             }
             None => unknown_server(out, &server),
         },
-        AdminCommand::Reload
-        | AdminCommand::Disable(_)
+        AdminCommand::Reload => {
+            info!(log, "RELOAD"; "by" => &user.name);
+            match crate::reload::reload(shared).await {
+                Ok(notes) => {
+                    for n in notes {
+                        builder::notice_response(out, "WARNING", "01000", &n);
+                    }
+                    builder::command_complete(out, "RELOAD");
+                }
+                Err(e) => builder::error_response(
+                    out,
+                    "ERROR",
+                    "F0000",
+                    &format!("reload failed; the configuration is unchanged:\n{e}"),
+                ),
+            }
+        }
+        AdminCommand::Disable(_)
         | AdminCommand::Enable(_)
         | AdminCommand::Reconnect(_)
         | AdminCommand::Kill(_)

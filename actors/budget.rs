@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Addr;
+use arc_swap::ArcSwap;
 use pgcorral::config::{Config, Pool, PoolMode};
 use pgcorral::session::ParamSet;
 
@@ -140,7 +141,11 @@ impl Drop for BudgetToken {
 
 /// What all arbiters' shards of one (pool, user, server) share.
 pub struct PoolGlobal {
-    pub settings: PoolSettings,
+    /// Swapped whole by RELOAD; read lock-free.
+    settings: ArcSwap<PoolSettings>,
+    /// RELOAD replaced this pool (its layout changed or it is gone): its connections close
+    /// when released and new logins use the new pool.
+    pub retired: std::sync::atomic::AtomicBool,
     /// The server these connections go to.
     pub server: Arc<ServerState>,
     /// Server connections open or being opened, across arbiters.
@@ -159,6 +164,8 @@ pub struct PoolGlobal {
     pub generation: AtomicU64,
     /// The arbiter that keeps `min_pool_size` warm (the first to use the pool).
     pub home_worker: usize,
+    /// Shards of the pool when this was made (a change retires it on RELOAD).
+    pub shard_count: usize,
 }
 
 impl PoolGlobal {
@@ -176,7 +183,14 @@ impl PoolGlobal {
         user_count: Arc<AtomicUsize>,
     ) -> PoolGlobal {
         PoolGlobal {
-            settings: PoolSettings::new(pool, config, auth, shard_index, server_index),
+            settings: ArcSwap::from_pointee(PoolSettings::new(
+                pool,
+                config,
+                auth,
+                shard_index,
+                server_index,
+            )),
+            retired: std::sync::atomic::AtomicBool::new(false),
             server,
             open: AtomicUsize::new(0),
             db: Cap {
@@ -193,7 +207,37 @@ impl PoolGlobal {
             server_params: Mutex::new(None),
             generation: AtomicU64::new(0),
             home_worker,
+            shard_count: pool.shards.len(),
         }
+    }
+
+    /// The pool's settings now.
+    pub fn settings(&self) -> arc_swap::Guard<Arc<PoolSettings>> {
+        self.settings.load()
+    }
+
+    /// The pool's settings now, to keep across awaits.
+    pub fn settings_arc(&self) -> Arc<PoolSettings> {
+        self.settings.load_full()
+    }
+
+    /// RELOAD: new settings; a changed server target retires the open connections (they
+    /// close when released, never under a running transaction).
+    pub fn replace_settings(&self, new: PoolSettings) {
+        let old = self.settings.load();
+        let target_changed = old.target.host != new.target.host
+            || old.target.port != new.target.port
+            || old.target.database != new.target.database
+            || old.target.user != new.target.user
+            || !same_secret(&old.target.secret, &new.target.secret);
+        self.settings.store(Arc::new(new));
+        if target_changed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Takes one connection from the budget, allowing up to `limit` for this pool.
@@ -285,5 +329,19 @@ impl PoolGlobal {
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
+    }
+}
+
+fn same_secret(
+    a: &Option<Arc<pgcorral::auth::Secret>>,
+    b: &Option<Arc<pgcorral::auth::Secret>>,
+) -> bool {
+    use pgcorral::auth::Secret;
+    match (a.as_deref(), b.as_deref()) {
+        (None, None) => true,
+        (Some(Secret::Plain(x)), Some(Secret::Plain(y))) => x == y,
+        (Some(Secret::Md5(x)), Some(Secret::Md5(y))) => x == y,
+        (Some(Secret::Scram(x)), Some(Secret::Scram(y))) => x == y,
+        _ => false,
     }
 }

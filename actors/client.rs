@@ -601,7 +601,7 @@ impl Connected {
                     shared.ban(
                         &m.state,
                         BanReason::CheckoutTimeout,
-                        m.shard.global.settings.ban_time,
+                        m.shard.global.settings().ban_time,
                     );
                     return Err(checkout_error(shard, CheckoutError::WaitTimeout(t)));
                 }
@@ -699,7 +699,7 @@ impl Connected {
         let m = &self.cluster().members[self.member];
         self.worker
             .shared
-            .ban(&m.state, reason, m.shard.global.settings.ban_time);
+            .ban(&m.state, reason, m.shard.global.settings().ban_time);
     }
 
     /// With a server attached: waits for server output or more client input, and handles

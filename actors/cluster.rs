@@ -53,8 +53,8 @@ impl Cluster {
     }
 
     /// The pool's settings (the same on every member but for the server address).
-    pub fn settings(&self) -> &PoolSettings {
-        &self.members[0].shard.global.settings
+    pub fn settings(&self) -> arc_swap::Guard<std::sync::Arc<PoolSettings>> {
+        self.members[0].shard.global.settings()
     }
 
     /// Whether choosing needs the statement text (to classify it).

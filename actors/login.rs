@@ -195,7 +195,7 @@ async fn learn_server_params(shards: &Shards) -> Result<Arc<ParamSet>, ClientErr
 
 /// Maps a failed checkout to what the client is told.
 pub fn checkout_error(shard: &PoolShard, e: CheckoutError) -> ClientError {
-    let pool = shard.global.settings.label();
+    let pool = shard.global.settings().label();
     match e {
         CheckoutError::WaitTimeout(waited) => ClientError::WaitTimeout { pool, waited },
         CheckoutError::Server(reason) => ClientError::ServerUnavailable { pool, reason },

@@ -15,6 +15,7 @@ mod login;
 mod metrics;
 mod pool;
 mod registry;
+mod reload;
 mod salvage;
 mod server;
 mod server_state;
@@ -83,12 +84,11 @@ fn main() -> ExitCode {
 }
 
 /// Loads the configuration from the given path, the default paths, or the embedded default.
-fn load(path: Option<PathBuf>) -> Result<(Config, String), ConfigError> {
+fn load(path: Option<PathBuf>) -> Result<(Config, Option<PathBuf>), ConfigError> {
     let env = config::process_env();
     match path.or_else(config::default_path) {
-        Some(p) => config::load_file(&p, &env).map(|c| (c, p.display().to_string())),
-        None => config::load_str(config::EMBEDDED_DEFAULT, &env)
-            .map(|c| (c, "embedded default".to_string())),
+        Some(p) => config::load_file(&p, &env).map(|c| (c, Some(p))),
+        None => config::load_str(config::EMBEDDED_DEFAULT, &env).map(|c| (c, None)),
     }
 }
 
@@ -105,7 +105,11 @@ fn logger(level: LogLevel) -> Logger {
     Logger::root(slog::LevelFilter::new(drain, level).fuse(), o!())
 }
 
-fn run(config: Config, source: String) -> ExitCode {
+fn run(config: Config, path: Option<PathBuf>) -> ExitCode {
+    let source = path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "embedded default".into());
     let log = logger(config.general.log_level);
     let general = config.general.clone();
     let loaded = match Loaded::new(config) {
@@ -115,7 +119,7 @@ fn run(config: Config, source: String) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shared = Shared::new(loaded, log.clone());
+    let shared = Shared::new(loaded, log.clone(), path);
     let actor_log = log.clone();
     let system = System::new();
     let code = system.block_on(async move {
@@ -209,7 +213,10 @@ async fn handle_signals(signals: Signals, shared: &Arc<Shared>, arbiters: &[Arbi
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => warn!(log, "SIGHUP: configuration reload is not available in this version; restart to apply changes"),
+            _ = hup.recv() => {
+                info!(log, "SIGHUP: reloading the configuration");
+                let _ = reload::reload(shared).await;
+            }
             _ = usr1.recv() => {
                 info!(log, "SIGUSR1: pausing every pool (new transactions wait until SIGUSR2 or RESUME)");
                 shared.pause.pause(None);

@@ -102,7 +102,7 @@ impl PoolShard {
     pub fn new(global: Arc<PoolGlobal>, shared: Arc<Shared>, worker: usize) -> Rc<PoolShard> {
         let log = shared
             .log
-            .new(slog::o!("pool" => global.settings.label(), "server" => global.server.addr()));
+            .new(slog::o!("pool" => global.settings().label(), "server" => global.server.addr()));
         Rc::new(PoolShard {
             global,
             shared,
@@ -206,7 +206,8 @@ impl PoolShard {
         self.bump(|s| s.waits += 1);
         self.publish_counts();
         self.grow();
-        let result = match self.global.settings.query_wait_timeout {
+        let wait = self.global.settings().query_wait_timeout;
+        let result = match wait {
             Some(t) => match tokio::time::timeout(t, rx).await {
                 Ok(r) => r,
                 Err(_) => {
@@ -252,7 +253,7 @@ impl PoolShard {
 
     /// Puts a connection that is not counted as active (new, adopted, salvaged) to use.
     fn release(self: &Rc<Self>, conn: ServerConn) {
-        let s = &self.global.settings;
+        let s = self.global.settings_arc();
         let too_old = s.lifetime.is_some_and(|l| conn.created.elapsed() >= l);
         if too_old
             || conn.generation != self.global.generation()
@@ -281,6 +282,11 @@ impl PoolShard {
             }
         }
         let conn = conn.expect("connection present");
+        if self.global.is_retired() {
+            // RELOAD replaced this pool: it still serves its waiting clients (above), but
+            // keeps nothing idle.
+            return;
+        }
         if self.shared.workers > 1 {
             if let Some(to) = self.global.neediest_other(self.worker, 0) {
                 self.hand_over(conn, to);
@@ -319,7 +325,7 @@ impl PoolShard {
         if waiting <= self.connecting.get() {
             return;
         }
-        let s = &self.global.settings;
+        let s = self.global.settings_arc();
         let reserve_due = s.reserve_size > 0
             && self
                 .waiters
@@ -351,7 +357,7 @@ impl PoolShard {
         self.connecting.set(self.connecting.get() + 1);
         let shard = self.clone();
         actix_rt::spawn(async move {
-            let s = &shard.global.settings;
+            let s = shard.global.settings_arc();
             let result = ServerConn::connect(
                 &s.target,
                 &shard.shared,
@@ -406,7 +412,7 @@ impl PoolShard {
         self.shared.ban(
             &self.global.server,
             BanReason::ConnectFailed(e.to_string()),
-            self.global.settings.ban_time,
+            self.global.settings().ban_time,
         );
         let waiter = self.waiters.borrow_mut().pop_front();
         if let Some(w) = waiter {
@@ -421,7 +427,7 @@ impl PoolShard {
     /// The connections this shard keeps warm: the pool's home arbiter keeps min_pool_size.
     fn min_size(&self) -> usize {
         if self.worker == self.global.home_worker {
-            self.global.settings.min_size
+            self.global.settings().min_size
         } else {
             0
         }
@@ -429,7 +435,7 @@ impl PoolShard {
 
     /// Periodic upkeep: idle timeout, lifetime, min_pool_size, reserve pool, stale waiters.
     fn maintain(self: &Rc<Self>) {
-        let s = &self.global.settings;
+        let s = self.global.settings_arc();
         let now = Instant::now();
         let mut closed = 0;
         {
@@ -486,7 +492,7 @@ impl PoolShard {
                 if self.active.get() > 0 || self.connecting.get() > 0 {
                     return CheckOutcome::Busy;
                 }
-                let s = &self.global.settings;
+                let s = self.global.settings_arc();
                 let Some(token) = BudgetToken::take(&self.global, s.size) else {
                     return CheckOutcome::Busy;
                 };
@@ -650,7 +656,7 @@ mod tests {
         );
         let config = pgcorral::config::load_str(&toml, &Default::default()).unwrap();
         let log = Logger::root(slog::Discard, slog::o!());
-        let shared = Shared::new(Loaded::new(config).unwrap(), log);
+        let shared = Shared::new(Loaded::new(config).unwrap(), log, None);
         let worker = Worker::install(0, shared);
         let pool = worker.pool("p", "u").unwrap();
         (pool.clusters[0].members[0].shard.clone(), hole)

@@ -13,7 +13,7 @@ use pgcorral::config::{Config, General, ServerRole, User};
 use slog::Logger;
 
 use crate::balancer::{BalancerActor, BanServer};
-use crate::budget::PoolGlobal;
+use crate::budget::{PoolGlobal, PoolSettings};
 use crate::cancel::CancelRegistry;
 use crate::health::HealthCheckActor;
 use crate::server_state::{BanReason, ServerState};
@@ -96,13 +96,19 @@ pub struct Shared {
     pub shutdown_request: tokio::sync::Notify,
     /// When the process started (for averages in SHOW STATS).
     pub started: std::time::Instant,
+    /// The file the configuration came from (None: the embedded default), for RELOAD.
+    pub config_path: Option<std::path::PathBuf>,
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
 }
 
 impl Shared {
-    pub fn new(loaded: Loaded, log: Logger) -> Arc<Shared> {
+    pub fn new(
+        loaded: Loaded,
+        log: Logger,
+        config_path: Option<std::path::PathBuf>,
+    ) -> Arc<Shared> {
         let workers = loaded.config.general.workers.max(1);
         Arc::new(Shared {
             loaded: RwLock::new(Arc::new(loaded)),
@@ -119,6 +125,7 @@ impl Shared {
             pause: PauseState::default(),
             shutdown_request: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
+            config_path,
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
@@ -197,6 +204,37 @@ impl Shared {
             .clone()
     }
 
+    /// Installs a reloaded configuration. `settings_for` gives each existing pool its new
+    /// settings, or None when the pool must be retired (gone, or its servers changed).
+    /// Returns the (pool, user) pairs retired.
+    pub fn apply(
+        &self,
+        loaded: Loaded,
+        settings_for: impl Fn(&PoolGlobal, &str, &str, usize, usize, &Loaded) -> Option<PoolSettings>,
+    ) -> Vec<(String, String)> {
+        let mut retired = Vec::new();
+        {
+            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            pools.retain(|(pool, user, shard, server), global| {
+                match settings_for(global, pool, user, *shard, *server, &loaded) {
+                    Some(new) => {
+                        global.replace_settings(new);
+                        true
+                    }
+                    None => {
+                        global.retired.store(true, Ordering::Release);
+                        retired.push((pool.clone(), user.clone()));
+                        false
+                    }
+                }
+            });
+        }
+        retired.sort();
+        retired.dedup();
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        retired
+    }
+
     /// Every server known to a pool in use.
     pub fn server_states(&self) -> Vec<Arc<ServerState>> {
         self.servers
@@ -214,8 +252,8 @@ impl Shared {
             .values()
             .map(|g| {
                 (
-                    g.settings.name.clone(),
-                    g.settings.user.clone(),
+                    g.settings().name.clone(),
+                    g.settings().user.clone(),
                     g.server.clone(),
                 )
             })
@@ -229,7 +267,7 @@ impl Shared {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = HashMap::new();
         for g in pools.values() {
-            *out.entry(g.settings.target.database.clone()).or_default() += g.open_count();
+            *out.entry(g.settings().target.database.clone()).or_default() += g.open_count();
         }
         out
     }

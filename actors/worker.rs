@@ -131,6 +131,22 @@ impl Worker {
             .collect()
     }
 
+    /// Drops this arbiter's view of a retired pool: new logins build it from the new
+    /// configuration; clients still holding the old one carry on.
+    pub fn forget_pool(&self, pool: &str, user: &str) {
+        if let Some(old) = self
+            .pools
+            .borrow_mut()
+            .remove(&(pool.to_owned(), user.to_owned()))
+        {
+            for c in &old.clusters {
+                for m in &c.members {
+                    m.shard.close_idle();
+                }
+            }
+        }
+    }
+
     /// Every pool shard on this arbiter.
     pub fn shards(&self) -> Vec<Rc<PoolShard>> {
         self.pools

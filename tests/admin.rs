@@ -245,7 +245,7 @@ async fn console_access_rules() {
     assert_eq!(db.code().code(), "08P01");
     assert!(db.message().contains("use SHOW HELP"), "{}", db.message());
     c.simple_query("SHOW VERSION").await.unwrap();
-    let err = c.simple_query("RELOAD").await.unwrap_err();
+    let err = c.simple_query("KILL postgres").await.unwrap_err();
     assert!(
         err.as_db_error()
             .unwrap()

@@ -1,0 +1,97 @@
+//! RELOAD and SIGHUP: read the configuration again, validate it first (a bad file changes
+//! nothing), and apply it without dropping clients:
+//!
+//! - users and passwords: for new logins;
+//! - pools added or removed: for new logins (clients of a removed pool carry on);
+//! - settings of a pool whose servers are the same (sizes, timeouts, mode…): at once, for every
+//!   client; a changed server target (database, user, password) closes the open connections
+//!   when they are released, never under a running transaction;
+//! - a pool whose shards or servers changed (addresses, roles): retired; new logins get the
+//!   new layout, the old pool's connections close when released;
+//! - keys that need a restart (listen, workers, metrics_listen, listen_backlog) are reported.
+
+use std::sync::Arc;
+
+use pgcorral::config::{self, Config};
+use slog::{info, warn};
+
+use crate::budget::PoolSettings;
+use crate::shared::{Loaded, Shared};
+use crate::worker::Worker;
+
+/// Reloads the configuration. Ok holds notes for the operator (restart-only changes).
+pub async fn reload(shared: &Arc<Shared>) -> Result<Vec<String>, String> {
+    let path = shared.config_path.clone();
+    // Reading the file and deriving SCRAM verifiers (PBKDF2) stay off the arbiter threads.
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
+        let env = config::process_env();
+        let config = match &path {
+            Some(p) => config::load_file(p, &env),
+            None => config::load_str(config::EMBEDDED_DEFAULT, &env),
+        }
+        .map_err(|e| e.to_string())?;
+        Loaded::new(config)
+    })
+    .await
+    .map_err(|e| format!("reload did not finish: {e}"))?;
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(shared.log, "reload failed; the configuration is unchanged"; "error" => &e);
+            return Err(e);
+        }
+    };
+    let notes = restart_only(&shared.loaded().config, &loaded.config);
+    for n in &notes {
+        warn!(shared.log, "reload: {}", n);
+    }
+    let retired = shared.apply(loaded, |global, pool, user, shard, server, loaded| {
+        let cfg = loaded.config.pool(pool)?;
+        let auth = loaded.users.get(user)?;
+        let s = cfg.shards.get(shard)?.servers.get(server)?;
+        let same_server = s.host == global.server.host
+            && s.port == global.server.port
+            && s.role == global.server.configured
+            && cfg.shards.len() == global.shard_count;
+        same_server.then(|| PoolSettings::new(cfg, &loaded.config, auth, shard, server))
+    });
+    for (pool, user) in &retired {
+        for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+            let (pool, user) = (pool.clone(), user.clone());
+            handle.spawn(async move {
+                if let Some(w) = Worker::current() {
+                    w.forget_pool(&pool, &user);
+                }
+            });
+        }
+    }
+    info!(shared.log, "configuration reloaded"; "retired_pools" => retired.len(),
+        "restart_needed" => notes.len());
+    Ok(notes)
+}
+
+/// Changes that only a restart applies.
+fn restart_only(old: &Config, new: &Config) -> Vec<String> {
+    let (o, n) = (&old.general, &new.general);
+    let mut notes = Vec::new();
+    let mut check = |key: &str, a: String, b: String| {
+        if a != b {
+            notes.push(format!(
+                "general.{key} changed from {a} to {b}: it takes effect after a restart"
+            ));
+        }
+    };
+    check("listen", o.listen.to_string(), n.listen.to_string());
+    check("workers", o.workers.to_string(), n.workers.to_string());
+    check(
+        "listen_backlog",
+        o.listen_backlog.to_string(),
+        n.listen_backlog.to_string(),
+    );
+    check(
+        "metrics_listen",
+        format!("{:?}", o.metrics_listen),
+        format!("{:?}", n.metrics_listen),
+    );
+    notes
+}
