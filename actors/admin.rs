@@ -21,7 +21,9 @@ use crate::error::ClientError;
 use crate::framed::read_frame;
 use crate::server_state::BanReason;
 use crate::shared::Shared;
-use crate::snapshot::{collect, fmt_time, merged_pools, ConnRow, PoolSnap, TrafficSnap};
+use crate::snapshot::{
+    by_database, collect, fmt_time, merged_pools, ConnRow, PoolSnap, TrafficSnap,
+};
 
 /// Console queries are short.
 const ADMIN_MESSAGE_MAX: usize = 1 << 20;
@@ -161,20 +163,124 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
                 ),
             }
         }
-        AdminCommand::Disable(_)
-        | AdminCommand::Enable(_)
-        | AdminCommand::Reconnect(_)
-        | AdminCommand::Kill(_)
-        | AdminCommand::Set { .. } => builder::error_response(
-            out,
-            "ERROR",
-            "0A000",
-            &format!(
-                "{} is not available in this version of pgcorral",
-                sql.trim()
-            ),
-        ),
+        AdminCommand::Reconnect(db) => {
+            let n = shared.reconnect(db.as_deref());
+            info!(log, "RECONNECT"; "database" => db.as_deref().unwrap_or("(all)"), "pools" => n, "by" => &user.name);
+            builder::command_complete(out, "RECONNECT");
+        }
+        AdminCommand::Disable(db) | AdminCommand::Enable(db)
+            if config_pool(shared, &db).is_none() =>
+        {
+            unknown_database(out, &db)
+        }
+        AdminCommand::Disable(db) => {
+            info!(log, "DISABLE"; "database" => &db, "by" => &user.name);
+            if let Ok(mut d) = shared.disabled.lock() {
+                d.insert(db);
+            }
+            builder::command_complete(out, "DISABLE");
+        }
+        AdminCommand::Enable(db) => {
+            info!(log, "ENABLE"; "database" => &db, "by" => &user.name);
+            if let Ok(mut d) = shared.disabled.lock() {
+                d.remove(&db);
+            }
+            builder::command_complete(out, "ENABLE");
+        }
+        AdminCommand::Kill(db) if config_pool(shared, &db).is_none() => unknown_database(out, &db),
+        AdminCommand::Kill(db) => {
+            // As PgBouncer: new clients of a killed database wait until RESUME.
+            shared.pause.pause(Some(&db));
+            let mut killed = 0;
+            for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let db = db.clone();
+                if handle.spawn(async move {
+                    let n = crate::worker::Worker::current().map_or(0, |w| w.kill_database(&db));
+                    let _ = tx.send(n);
+                }) {
+                    killed += rx.await.unwrap_or(0);
+                }
+            }
+            shared.reconnect(Some(&db));
+            warn!(log, "KILL"; "database" => &db, "clients" => killed, "by" => &user.name);
+            builder::command_complete(out, "KILL");
+        }
+        AdminCommand::Set { key, value } => {
+            let Some(var) = override_var(&key) else {
+                return builder::error_response(
+                    out,
+                    "ERROR",
+                    "55P02",
+                    &format!("{key} cannot be changed at runtime: edit the configuration file and restart"),
+                );
+            };
+            info!(log, "SET"; "key" => &key, "value" => &value, "by" => &user.name);
+            match crate::reload::reload_with(shared, Some((var, value))).await {
+                Ok(_) => builder::command_complete(out, "SET"),
+                Err(e) => builder::error_response(
+                    out,
+                    "ERROR",
+                    "22023",
+                    &format!("SET {key} failed; nothing changed:\n{e}"),
+                ),
+            }
+        }
     }
+}
+
+fn config_pool(shared: &Shared, db: &str) -> Option<()> {
+    shared.loaded().config.pool(db).map(|_| ())
+}
+
+fn unknown_database(out: &mut BytesMut, db: &str) {
+    builder::error_response(
+        out,
+        "ERROR",
+        "3D000",
+        &format!("no such database: \"{db}\""),
+    );
+}
+
+/// Settings that need a restart; SET refuses them.
+const RESTART_ONLY: &[&str] = &["listen", "workers", "listen_backlog", "metrics_listen"];
+
+/// The `PGCORRAL_…` override for a SET key: `max_client_conn` (a [general] key),
+/// `pool_size` (a pool key: [defaults]), or a path such as `pools.app.pool_size`. None for
+/// keys that need a restart.
+fn override_var(key: &str) -> Option<String> {
+    const GENERAL: &[&str] = &[
+        "max_client_conn",
+        "max_db_connections",
+        "max_user_connections",
+        "tcp_keepalive",
+        "tcp_keepidle",
+        "tcp_keepintvl",
+        "tcp_keepcnt",
+        "tcp_user_timeout",
+        "admin_users",
+        "stats_users",
+        "shutdown_timeout",
+        "client_login_timeout",
+        "auth_type",
+        "log_level",
+        "max_message_size",
+    ];
+    let key = key.strip_prefix("general.").unwrap_or(key);
+    if RESTART_ONLY.contains(&key) {
+        return None;
+    }
+    let path = if key.contains('.') {
+        key.to_owned()
+    } else if GENERAL.contains(&key) {
+        format!("general.{key}")
+    } else {
+        format!("defaults.{key}")
+    };
+    Some(format!(
+        "PGCORRAL_{}",
+        path.replace('.', "__").to_ascii_uppercase()
+    ))
 }
 
 fn unknown_server(out: &mut BytesMut, server: &str) {
@@ -405,7 +511,7 @@ async fn show(what: ShowWhat, shared: &Arc<Shared>, out: &mut BytesMut) {
                     }
                     rs
                 }
-                _ => stats_result(what, &pools, shared.started.elapsed()),
+                _ => stats_result(what, &pools, shared),
             }
         }
     };
@@ -468,21 +574,23 @@ fn conn_result<'a>(kind: &str, rows: impl Iterator<Item = &'a ConnRow>) -> Resul
 }
 
 /// SHOW STATS / STATS_TOTALS / STATS_AVERAGES, per database (summed over users). Averages
-/// are over pgcorral's uptime: per second for counts and bytes, per transaction or query for
-/// times.
-fn stats_result(what: ShowWhat, pools: &[PoolSnap], uptime: Duration) -> ResultSet {
-    let mut by: std::collections::BTreeMap<&str, TrafficSnap> = Default::default();
-    for p in pools {
-        by.entry(&p.database).or_default().add(&p.traffic);
-    }
-    let secs = uptime.as_secs().max(1);
+/// are over the last completed stats period (60 s; over the uptime until one has passed):
+/// per second for counts and bytes, per transaction or query for times.
+fn stats_result(what: ShowWhat, pools: &[PoolSnap], shared: &Shared) -> ResultSet {
+    let by = by_database(pools);
+    let period = shared.stats_period.lock().ok().and_then(|p| p.clone());
     let per = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
-    let averages = |t: &TrafficSnap| {
+    let averages = |db: &str, total: &TrafficSnap| {
+        let (secs, t) = match &period {
+            Some((secs, by_db)) => (*secs, by_db.get(db).copied().unwrap_or_default()),
+            None => (shared.started.elapsed().as_secs_f64(), *total),
+        };
+        let rate = |n: u64| (n as f64 / secs.max(1.0)) as u64;
         [
-            t.xact_count / secs,
-            t.query_count / secs,
-            t.bytes_received / secs,
-            t.bytes_sent / secs,
+            rate(t.xact_count),
+            rate(t.query_count),
+            rate(t.bytes_received),
+            rate(t.bytes_sent),
             per(t.xact_time_us, t.xact_count),
             per(t.query_time_us, t.query_count),
             per(t.wait_time_us, t.xact_count),
@@ -505,15 +613,15 @@ fn stats_result(what: ShowWhat, pools: &[PoolSnap], uptime: Duration) -> ResultS
         _ => col::STATS_AVERAGES,
     };
     let mut rs = ResultSet::new(columns);
-    for (db, t) in by {
+    for (db, t) in &by {
         let mut row = vec![v(db)];
         match what {
             ShowWhat::Stats => {
-                row.extend(totals(&t).iter().map(v));
-                row.extend(averages(&t).iter().map(v));
+                row.extend(totals(t).iter().map(v));
+                row.extend(averages(db, t).iter().map(v));
             }
-            ShowWhat::StatsTotals => row.extend(totals(&t).iter().map(v)),
-            _ => row.extend(averages(&t).iter().map(v)),
+            ShowWhat::StatsTotals => row.extend(totals(t).iter().map(v)),
+            _ => row.extend(averages(db, t).iter().map(v)),
         }
         rs.push(row);
     }

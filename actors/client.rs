@@ -235,6 +235,8 @@ impl Connected {
             request_time: Cell::new(now),
             waiting_since: Cell::new(None),
             server: Cell::new(None),
+            killed: Cell::new(false),
+            kill: tokio::sync::Notify::new(),
         });
         let registered = s.worker.register_client(info.clone());
         Connected {
@@ -267,6 +269,9 @@ impl Connected {
     /// with an error.
     async fn serve(&mut self) -> Result<(), ClientError> {
         loop {
+            if self.info.killed.get() {
+                return Err(ClientError::Killed);
+            }
             if self.server.is_none() {
                 if self.worker.shared.is_shutting_down() {
                     return Err(ClientError::ShuttingDown);
@@ -295,6 +300,7 @@ impl Connected {
         tokio::select! {
             r = self.stream.readable() => r?,
             _ = self.worker.shutdown.notified() => return Err(ClientError::ShuttingDown),
+            _ = self.info.kill.notified() => return Err(ClientError::Killed),
             _ = sleep_opt(idle.map(|t| Instant::now() + t)) => {
                 return Err(ClientError::ClientIdleTimeout(idle.unwrap_or_default()))
             }
@@ -766,6 +772,7 @@ impl Connected {
             _ = sleep_opt(deadline) => self.timer_fired(timer).await,
             // A session-mode client between transactions leaves at shutdown like an idle one.
             _ = self.worker.shutdown.notified(), if idle => Err(ClientError::ShuttingDown),
+            _ = self.info.kill.notified() => Err(ClientError::Killed),
         }
     }
 

@@ -46,6 +46,8 @@ pub enum ClientError {
     ServerGone(String),
     #[error("pgcorral is shutting down")]
     ShuttingDown,
+    #[error("terminated by the administrator (KILL)")]
+    Killed,
     #[error("client did not finish logging in within client_login_timeout ({0:?})")]
     LoginTimeout(Duration),
     #[error("idle transaction timeout: the transaction stayed idle longer than idle_transaction_timeout ({0:?})")]
@@ -54,6 +56,8 @@ pub enum ClientError {
     ClientIdleTimeout(Duration),
     #[error("transaction blocks not allowed in statement pooling mode")]
     StatementModeTransaction,
+    #[error("database \"{0}\" is disabled (DISABLE on the admin console; ENABLE lifts it)")]
+    Disabled(String),
     #[error("user \"{user}\" may not use the admin console: add it to admin_users or stats_users")]
     NotConsoleUser { user: String },
     /// The client's socket failed or closed: nobody to tell.
@@ -81,12 +85,13 @@ impl ClientError {
             ClientError::NoServer { .. } => "08006",
             ClientError::Shard(e) => e.sqlstate(),
             ClientError::ServerUnavailable { .. } | ClientError::ServerGone(_) => "08006",
-            ClientError::ShuttingDown => "57P01",
+            ClientError::ShuttingDown | ClientError::Killed => "57P01",
             ClientError::LoginTimeout(_) => "08P01",
             ClientError::IdleTransactionTimeout(_) => "25P03",
             ClientError::ClientIdleTimeout(_) => "57P05",
             ClientError::StatementModeTransaction => "0A000",
             ClientError::NotConsoleUser { .. } => "28000",
+            ClientError::Disabled(_) => "57P03",
             ClientError::Io(_) => "08006",
         }
     }

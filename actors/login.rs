@@ -139,6 +139,9 @@ pub async fn login(
     if user.is_none() {
         return Err(no_pool(false));
     }
+    if shared.is_disabled(&params.database) {
+        return Err(ClientError::Disabled(params.database.clone()));
+    }
     if loaded.config.pool(&params.database).is_none() {
         return Err(no_pool(true));
     }

@@ -168,6 +168,7 @@ fn run(config: Config, path: Option<PathBuf>) -> ExitCode {
         let _ = shared
             .arbiters
             .set(arbiters.iter().map(|a| a.handle()).collect());
+        actix_rt::spawn(snapshot::run_stats_period(shared.clone()));
         let code = handle_signals(signals, &shared, &arbiters).await;
         for a in &arbiters {
             a.stop();

@@ -179,7 +179,8 @@ impl PoolShard {
     fn pop_idle(&self) -> Option<ServerConn> {
         let mut idle = self.idle.borrow_mut();
         while let Some(mut conn) = idle.pop() {
-            if conn.is_healthy_idle() {
+            // RECONNECT or a changed server target retire the older generation.
+            if conn.generation == self.global.generation() && conn.is_healthy_idle() {
                 return Some(conn);
             }
             debug!(self.log, "dropping broken idle server connection"; "server" => conn.id);

@@ -48,4 +48,7 @@ pub struct ClientInfo {
     pub request_time: Cell<SystemTime>,
     pub waiting_since: Cell<Option<Instant>>,
     pub server: Cell<Option<ServerLink>>,
+    /// KILL on the console: the client ends at its next chance.
+    pub killed: Cell<bool>,
+    pub kill: tokio::sync::Notify,
 }

@@ -21,10 +21,28 @@ use crate::worker::Worker;
 
 /// Reloads the configuration. Ok holds notes for the operator (restart-only changes).
 pub async fn reload(shared: &Arc<Shared>) -> Result<Vec<String>, String> {
+    reload_with(shared, None).await
+}
+
+/// RELOAD with one more override (`SET` on the console): it is kept only if the result is
+/// valid.
+pub async fn reload_with(
+    shared: &Arc<Shared>,
+    extra: Option<(String, String)>,
+) -> Result<Vec<String>, String> {
     let path = shared.config_path.clone();
+    let mut overrides = shared
+        .overrides
+        .lock()
+        .map(|o| o.clone())
+        .unwrap_or_default();
+    if let Some((k, v)) = &extra {
+        overrides.insert(k.clone(), v.clone());
+    }
     // Reading the file and deriving SCRAM verifiers (PBKDF2) stay off the arbiter threads.
     let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
-        let env = config::process_env();
+        let mut env = config::process_env();
+        env.extend(overrides);
         let config = match &path {
             Some(p) => config::load_file(p, &env),
             None => config::load_str(config::EMBEDDED_DEFAULT, &env),
@@ -41,6 +59,9 @@ pub async fn reload(shared: &Arc<Shared>) -> Result<Vec<String>, String> {
             return Err(e);
         }
     };
+    if let (Some((k, v)), Ok(mut o)) = (extra, shared.overrides.lock()) {
+        o.insert(k, v);
+    }
     let notes = restart_only(&shared.loaded().config, &loaded.config);
     for n in &notes {
         warn!(shared.log, "reload: {}", n);

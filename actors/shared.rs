@@ -98,6 +98,17 @@ pub struct Shared {
     pub started: std::time::Instant,
     /// The file the configuration came from (None: the embedded default), for RELOAD.
     pub config_path: Option<std::path::PathBuf>,
+    /// Databases refused to new clients (DISABLE).
+    pub disabled: Mutex<std::collections::HashSet<String>>,
+    /// The last completed stats period: per database, (seconds, traffic in that period).
+    pub stats_period: Mutex<
+        Option<(
+            f64,
+            std::collections::BTreeMap<String, crate::snapshot::TrafficSnap>,
+        )>,
+    >,
+    /// Settings changed with SET on the console, as `PGCORRAL_…` overrides (kept by RELOAD).
+    pub overrides: Mutex<HashMap<String, String>>,
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
@@ -126,6 +137,9 @@ impl Shared {
             shutdown_request: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
             config_path,
+            disabled: Mutex::new(Default::default()),
+            stats_period: Mutex::new(None),
+            overrides: Mutex::new(HashMap::new()),
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
@@ -233,6 +247,27 @@ impl Shared {
         retired.dedup();
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
         retired
+    }
+
+    /// RECONNECT: every open connection of the pools of `database` (or all) closes when it
+    /// is next released. Returns how many pools it touched.
+    pub fn reconnect(&self, database: Option<&str>) -> usize {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        for g in pools.values() {
+            if database.is_none_or(|d| d == g.settings().name) {
+                g.generation.fetch_add(1, Ordering::AcqRel);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn is_disabled(&self, database: &str) -> bool {
+        self.disabled
+            .lock()
+            .map(|d| d.contains(database))
+            .unwrap_or(false)
     }
 
     /// Every server known to a pool in use.

@@ -23,6 +23,19 @@ pub struct TrafficSnap {
 }
 
 impl TrafficSnap {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &TrafficSnap) -> TrafficSnap {
+        TrafficSnap {
+            xact_count: self.xact_count.saturating_sub(earlier.xact_count),
+            query_count: self.query_count.saturating_sub(earlier.query_count),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            xact_time_us: self.xact_time_us.saturating_sub(earlier.xact_time_us),
+            query_time_us: self.query_time_us.saturating_sub(earlier.query_time_us),
+            wait_time_us: self.wait_time_us.saturating_sub(earlier.wait_time_us),
+        }
+    }
+
     pub fn add(&mut self, o: &TrafficSnap) {
         self.xact_count += o.xact_count;
         self.query_count += o.query_count;
@@ -283,6 +296,44 @@ pub fn fmt_time(t: SystemTime) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+/// Traffic per database (summed over users).
+pub fn by_database(pools: &[PoolSnap]) -> BTreeMap<String, TrafficSnap> {
+    let mut by: BTreeMap<String, TrafficSnap> = BTreeMap::new();
+    for p in pools {
+        by.entry(p.database.clone()).or_default().add(&p.traffic);
+    }
+    by
+}
+
+/// How often SHOW STATS averages are computed (PgBouncer's default stats_period).
+pub const STATS_PERIOD: Duration = Duration::from_secs(60);
+
+/// Samples the totals every stats period and keeps the last period's traffic for averages.
+pub async fn run_stats_period(shared: std::sync::Arc<Shared>) {
+    let mut previous: Option<(Instant, BTreeMap<String, TrafficSnap>)> = None;
+    let mut tick = tokio::time::interval(STATS_PERIOD);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let totals = by_database(&merged_pools(&collect(&shared).await));
+        if let Some((at, before)) = &previous {
+            let period: BTreeMap<String, TrafficSnap> = totals
+                .iter()
+                .map(|(db, t)| {
+                    (
+                        db.clone(),
+                        t.since(&before.get(db).copied().unwrap_or_default()),
+                    )
+                })
+                .collect();
+            if let Ok(mut p) = shared.stats_period.lock() {
+                *p = Some(((now - *at).as_secs_f64(), period));
+            }
+        }
+        previous = Some((now, totals));
+    }
 }
 
 #[cfg(test)]

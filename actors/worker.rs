@@ -147,6 +147,28 @@ impl Worker {
         }
     }
 
+    /// KILL: ends every client of `database` on this arbiter and closes idle connections.
+    pub fn kill_database(&self, database: &str) -> usize {
+        let mut n = 0;
+        for c in self.registry.borrow().values() {
+            if c.database == database {
+                c.killed.set(true);
+                c.kill.notify_one();
+                n += 1;
+            }
+        }
+        for ((db, _), shards) in self.pools.borrow().iter() {
+            if db == database {
+                for c in &shards.clusters {
+                    for m in &c.members {
+                        m.shard.close_idle();
+                    }
+                }
+            }
+        }
+        n
+    }
+
     /// Every pool shard on this arbiter.
     pub fn shards(&self) -> Vec<Rc<PoolShard>> {
         self.pools
