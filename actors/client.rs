@@ -564,6 +564,16 @@ impl Connected {
     /// pool) and another tried; a client that needs the primary waits for one up to
     /// query_wait_timeout.
     async fn attach(&mut self) -> Result<(), ClientError> {
+        if self.shards.retired.get() {
+            // RELOAD changed this pool's servers: use the new layout from now on (a pool that
+            // is gone keeps serving this client as it was).
+            if let Some(new) = self.worker.pool(&self.info.database, &self.info.user) {
+                info!(self.log, "moving to the reloaded pool");
+                self.shards = new;
+                self.shard = 0;
+                self.member = 0;
+            }
+        }
         let (shard, want) = {
             let (statement, params) = routing_input(&self.buf, &self.statements);
             let shard = self

@@ -76,15 +76,25 @@ pub async fn reload_with(
             && cfg.shards.len() == global.shard_count;
         same_server.then(|| PoolSettings::new(cfg, &loaded.config, auth, shard, server))
     });
-    for (pool, user) in &retired {
-        for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
-            let (pool, user) = (pool.clone(), user.clone());
-            handle.spawn(async move {
-                if let Some(w) = Worker::current() {
-                    w.forget_pool(&pool, &user);
+    // Every arbiter forgets the retired pools before RELOAD answers, so the next checkout of
+    // any client already sees the new layout.
+    let mut done = Vec::new();
+    for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let retired = retired.clone();
+        if handle.spawn(async move {
+            if let Some(w) = Worker::current() {
+                for (pool, user) in &retired {
+                    w.forget_pool(pool, user);
                 }
-            });
+            }
+            let _ = tx.send(());
+        }) {
+            done.push(rx);
         }
+    }
+    for rx in done {
+        let _ = rx.await;
     }
     info!(shared.log, "configuration reloaded"; "retired_pools" => retired.len(),
         "restart_needed" => notes.len());

@@ -78,6 +78,9 @@ const KEY_CACHE_LIMIT: usize = 10_000;
 /// A pool's shards on one arbiter.
 pub struct Shards {
     pub clusters: Vec<Cluster>,
+    /// RELOAD replaced this pool view (its layout changed or it is gone): clients move to
+    /// the new one at their next checkout.
+    pub retired: std::cell::Cell<bool>,
     pub function: ShardingFunction,
     pub key: Option<KeyColumn>,
     pub default_shard: DefaultShard,
@@ -93,6 +96,7 @@ impl Shards {
     ) -> Shards {
         Shards {
             clusters,
+            retired: std::cell::Cell::new(false),
             function,
             key,
             default_shard,

@@ -134,11 +134,12 @@ impl Worker {
     /// Drops this arbiter's view of a retired pool: new logins build it from the new
     /// configuration; clients still holding the old one carry on.
     pub fn forget_pool(&self, pool: &str, user: &str) {
-        if let Some(old) = self
+        let removed = self
             .pools
             .borrow_mut()
-            .remove(&(pool.to_owned(), user.to_owned()))
-        {
+            .remove(&(pool.to_owned(), user.to_owned()));
+        if let Some(old) = removed {
+            old.retired.set(true);
             for c in &old.clusters {
                 for m in &c.members {
                     m.shard.close_idle();

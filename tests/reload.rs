@@ -169,3 +169,30 @@ async fn reload_adds_and_removes_pools_without_dropping_clients() {
         "a client of a removed pool carries on"
     );
 }
+
+#[tokio::test]
+async fn a_changed_server_address_takes_effect_at_the_next_checkout() {
+    let s = console_stack("pool_size = 3");
+    let other = common::pg::PgCluster::start();
+    let mut c = RawClient::login(s.port, "postgres", "postgres", &[]).await;
+    assert_eq!(
+        c.value("SELECT inet_server_port()").await,
+        s.pg.port.to_string()
+    );
+    rewrite(
+        &s,
+        &format!("port = {}", s.pg.port),
+        &format!("port = {}", other.port),
+    );
+    console(s.port, "RELOAD").await.unwrap();
+    // The same client, still connected, now reaches the new server.
+    assert_eq!(
+        c.value("SELECT inet_server_port()").await,
+        other.port.to_string()
+    );
+    wait_until(
+        "the old server's connections close",
+        Duration::from_secs(10),
+        || s.server_connections("postgres") == 0,
+    );
+}
