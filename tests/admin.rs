@@ -193,8 +193,9 @@ async fn pause_holds_new_transactions_until_resume() {
     console(port, "admin", "PAUSE postgres").await.unwrap();
     let (cols, rows) = console(port, "admin", "SHOW DATABASES").await.unwrap();
     assert_eq!(value(&cols, &rows[0], "paused"), "1");
+    // Timed from before the spawn: a task scheduled late must not shorten the measured wait.
+    let started = Instant::now();
     let waiting = tokio::spawn(async move {
-        let started = Instant::now();
         let v = c.value("SELECT 42").await;
         (v, started.elapsed())
     });

@@ -335,9 +335,10 @@ async fn promotion_of_an_auto_replica_resumes_writes_without_a_config_change() {
     cluster.primary.stop();
     // A write issued while there is no primary waits for one instead of failing.
     let port = pooler.port;
+    // Timed from before the spawn: the write cannot finish before the promotion below.
+    let started = Instant::now();
     let writer = tokio::spawn(async move {
         let mut w = RawClient::login(port, "postgres", "postgres", &[]).await;
-        let started = Instant::now();
         let r = w.query("INSERT INTO writes VALUES ('during', 1)").await;
         (r, started.elapsed())
     });
