@@ -17,18 +17,8 @@ use common::stack::bin;
 
 #[tokio::main]
 async fn main() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = if cfg!(debug_assertions) {
-        vec![]
-    } else {
-        vec!["--release"]
-    };
-    let built = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "pgcorral"])
-        .args(profile)
-        .status()
-        .expect("run cargo to build the pgcorral binary");
-    assert!(built.success(), "building pgcorral failed");
+    // `cargo run --example` builds the example, not the daemon.
+    common::stack::build_pgcorral();
 
     println!("==> primary + streaming replica, pgcorral with role auto and default health checks");
     let mut primary = PgCluster::start_with(PgOptions {

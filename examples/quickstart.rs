@@ -17,19 +17,8 @@ const POOL_SIZE: u32 = 10;
 const SECONDS: &str = "5";
 
 fn main() {
-    // `cargo run --example` builds the example, not the daemon: build it (a no-op when fresh).
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = if cfg!(debug_assertions) {
-        vec![]
-    } else {
-        vec!["--release"]
-    };
-    let built = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "pgcorral"])
-        .args(profile)
-        .status()
-        .expect("run cargo to build the pgcorral binary");
-    assert!(built.success(), "building pgcorral failed");
+    // `cargo run --example` builds the example, not the daemon.
+    common::stack::build_pgcorral();
 
     println!("==> starting a throwaway PostgreSQL 15 and pgcorral (transaction mode, pool_size = {POOL_SIZE})");
     let stack = Stack::start_with(StackConfig {

@@ -18,18 +18,8 @@ const ORDERS: i64 = 1000;
 
 #[tokio::main]
 async fn main() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = if cfg!(debug_assertions) {
-        vec![]
-    } else {
-        vec!["--release"]
-    };
-    let built = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "pgcorral"])
-        .args(profile)
-        .status()
-        .expect("run cargo to build the pgcorral binary");
-    assert!(built.success(), "building pgcorral failed");
+    // `cargo run --example` builds the example, not the daemon.
+    common::stack::build_pgcorral();
 
     println!("==> a throwaway PostgreSQL with {SHARDS} shard databases");
     let pg = PgCluster::start();

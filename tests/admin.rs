@@ -129,14 +129,7 @@ async fn counters_move_with_traffic() {
             .map(|r| value(cols, r, "xact_count").parse().unwrap())
             .unwrap_or(0)
     };
-    let init = pgbench(
-        s.port,
-        "postgres",
-        "postgres",
-        None,
-        &["-i", "-s", "1", "-q"],
-    );
-    assert!(init.success(), "{}", init.stderr);
+    common::clients::pgbench_init(s.port);
     let run = pgbench(
         s.port,
         "postgres",

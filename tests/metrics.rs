@@ -41,14 +41,7 @@ async fn every_contract_series_is_exported_and_moves_with_traffic() {
     common::wait::wait_until("metrics answer", Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_ok()
     });
-    let init = pgbench(
-        s.port,
-        "postgres",
-        "postgres",
-        None,
-        &["-i", "-s", "1", "-q"],
-    );
-    assert!(init.success(), "{}", init.stderr);
+    common::clients::pgbench_init(s.port);
     let before = scrape(metrics_port);
     let pool = "{database=\"postgres\",user=\"postgres\"";
     let xacts =

@@ -59,14 +59,7 @@ async fn pool_size(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_resizes_a_pool_under_pgbench_without_client_errors() {
     let s = console_stack("pool_size = 2");
-    let init = pgbench(
-        s.port,
-        "postgres",
-        "postgres",
-        None,
-        &["-i", "-s", "1", "-q"],
-    );
-    assert!(init.success(), "{}", init.stderr);
+    common::clients::pgbench_init(s.port);
     let port = s.port;
     let run = std::thread::spawn(move || {
         pgbench(

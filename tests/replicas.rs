@@ -393,14 +393,7 @@ async fn writes_wait_for_a_down_primary_then_fail_clearly() {
 #[test]
 fn a_replica_killed_under_pgbench_costs_only_its_running_transactions() {
     let mut cluster = Replicated::start(2);
-    let init = pgbench(
-        cluster.primary.port,
-        "postgres",
-        "postgres",
-        None,
-        &["-i", "-s", "1", "-q"],
-    );
-    assert!(init.success(), "{}", init.stderr);
+    common::clients::pgbench_init(cluster.primary.port);
     let pooler = cluster.pooler(
         "primary",
         "replica",

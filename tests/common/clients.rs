@@ -272,3 +272,15 @@ fn with_length(tag: Option<u8>, body: Vec<u8>) -> Vec<u8> {
     msg.extend_from_slice(&body);
     msg
 }
+
+/// `pgbench -i -s 1 -q` against 127.0.0.1:port (the pgbench tables); panics with its output
+/// if it fails.
+pub fn pgbench_init(port: u16) {
+    let out = pgbench(port, "postgres", "postgres", None, &["-i", "-s", "1", "-q"]);
+    assert!(
+        out.success(),
+        "pgbench -i failed: {}{}",
+        out.stdout,
+        out.stderr
+    );
+}

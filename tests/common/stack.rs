@@ -71,3 +71,18 @@ impl Stack {
         self.pg.backend_count("postgres", user)
     }
 }
+
+/// Builds the pgcorral binary with the same profile as the running example (`cargo run
+/// --example` builds only the example); a no-op when it is up to date.
+pub fn build_pgcorral() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "--bin", "pgcorral"]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let built = cmd
+        .status()
+        .expect("run cargo to build the pgcorral binary");
+    assert!(built.success(), "building pgcorral failed");
+}
