@@ -574,7 +574,12 @@ impl Connected {
                 self.member = 0;
             }
         }
-        let (shard, want) = {
+        let (shard, want) = if !self.shards.is_sharded()
+            && !self.shards.clusters[0].needs_statement(self.role, self.mode)
+        {
+            // The common case: one shard, no parsing; nothing is read from the request.
+            (0, self.shards.clusters[0].want(self.role, self.mode, None))
+        } else {
             let (statement, params) = routing_input(&self.buf, &self.statements);
             let shard = self
                 .shards
@@ -666,7 +671,7 @@ impl Connected {
         self.info.server.set(Some(ServerLink {
             id: server.id,
             addr: server.addr,
-            local: server.stream.local_addr().ok(),
+            local: server.local,
             pid: server.key.0,
             created: server.created,
         }));

@@ -44,6 +44,8 @@ pub struct ServerConn {
     pub id: u64,
     pub stream: TcpStream,
     pub addr: SocketAddr,
+    /// Our end of the connection (read once, for the admin console).
+    pub local: Option<SocketAddr>,
     /// Bytes read from the server and not yet forwarded.
     pub buf: BytesMut,
     /// Message boundaries in the server-to-client direction.
@@ -73,6 +75,7 @@ pub struct TransferableConn {
 struct ServerConnParts {
     id: u64,
     addr: SocketAddr,
+    local: Option<SocketAddr>,
     buf: BytesMut,
     scanner: Scanner,
     exchange: Exchange,
@@ -134,6 +137,7 @@ impl ServerConn {
     fn new(stream: TcpStream, addr: SocketAddr, max_message_size: usize, generation: u64) -> Self {
         ServerConn {
             id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            local: stream.local_addr().ok(),
             stream,
             addr,
             buf: BytesMut::with_capacity(SERVER_READ_SIZE),
@@ -422,6 +426,7 @@ impl ServerConn {
             rest: ServerConnParts {
                 id: self.id,
                 addr: self.addr,
+                local: self.local,
                 buf: self.buf,
                 scanner: self.scanner,
                 exchange: self.exchange,
@@ -445,6 +450,7 @@ impl TransferableConn {
             stream: TcpStream::from_std(self.stream)?,
             id: r.id,
             addr: r.addr,
+            local: r.local,
             buf: r.buf,
             scanner: r.scanner,
             exchange: r.exchange,
