@@ -139,6 +139,12 @@ impl Drop for BudgetToken {
     }
 }
 
+/// One arbiter's counter on a cache line of its own: the idle count changes on every
+/// transaction, and must not invalidate the line another core reads its neighbour from.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CacheLine(AtomicUsize);
+
 /// What all arbiters' shards of one (pool, user, server) share.
 pub struct PoolGlobal {
     /// Swapped whole by RELOAD; read lock-free.
@@ -153,9 +159,9 @@ pub struct PoolGlobal {
     db: Cap,
     user: Cap,
     /// Clients waiting for a connection, per arbiter.
-    waiting: Vec<AtomicUsize>,
+    waiting: Vec<CacheLine>,
     /// Idle connections, per arbiter.
-    idle: Vec<AtomicUsize>,
+    idle: Vec<CacheLine>,
     /// Each arbiter's pool actor, for handing connections across.
     shards: Mutex<Vec<Option<Addr<PoolActor>>>>,
     /// ParameterStatus values of the first server login, replayed to clients at login.
@@ -201,8 +207,8 @@ impl PoolGlobal {
                 count: user_count,
                 max: config.general.max_user_connections,
             },
-            waiting: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
-            idle: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            waiting: (0..workers).map(|_| CacheLine::default()).collect(),
+            idle: (0..workers).map(|_| CacheLine::default()).collect(),
             shards: Mutex::new(vec![None; workers]),
             server_params: Mutex::new(None),
             generation: AtomicU64::new(0),
@@ -276,18 +282,22 @@ impl PoolGlobal {
     }
 
     pub fn set_waiting(&self, worker: usize, n: usize) {
-        self.waiting[worker].store(n, Ordering::Relaxed);
+        let w = &self.waiting[worker].0;
+        // Waiting changes rarely: skip the store (and the cache-line write) when it did not.
+        if w.load(Ordering::Relaxed) != n {
+            w.store(n, Ordering::Relaxed);
+        }
     }
 
     pub fn set_idle(&self, worker: usize, n: usize) {
-        self.idle[worker].store(n, Ordering::Relaxed);
+        self.idle[worker].0.store(n, Ordering::Relaxed);
     }
 
     /// Another arbiter whose clients wait more than `mine` do, the one waiting most.
     pub fn neediest_other(&self, worker: usize, mine: usize) -> Option<usize> {
         (0..self.waiting.len())
             .filter(|&w| w != worker)
-            .map(|w| (w, self.waiting[w].load(Ordering::Relaxed)))
+            .map(|w| (w, self.waiting[w].0.load(Ordering::Relaxed)))
             .filter(|&(_, n)| n > mine)
             .max_by_key(|&(_, n)| n)
             .map(|(w, _)| w)
@@ -296,7 +306,7 @@ impl PoolGlobal {
     /// Arbiters other than `worker` that have idle connections.
     pub fn others_with_idle(&self, worker: usize) -> Vec<usize> {
         (0..self.idle.len())
-            .filter(|&w| w != worker && self.idle[w].load(Ordering::Relaxed) > 0)
+            .filter(|&w| w != worker && self.idle[w].0.load(Ordering::Relaxed) > 0)
             .collect()
     }
 
