@@ -36,6 +36,8 @@ pub struct PoolSettings {
     pub client_idle_timeout: Option<Duration>,
     pub query_timeout: Option<Duration>,
     pub reset_query: String,
+    /// Named prepared statements kept per server connection (0 = not tracked).
+    pub max_prepared_statements: usize,
     pub target: ServerTarget,
     pub ban_time: Duration,
 }
@@ -59,6 +61,7 @@ impl PoolSettings {
             size: config.effective_pool_size(pool, user),
             min_size: pool.min_pool_size,
             reserve_size: pool.reserve_pool_size,
+            max_prepared_statements: pool.max_prepared_statements,
             reserve_timeout: pool.reserve_pool_timeout,
             query_wait_timeout: pool.query_wait_timeout,
             connect_timeout: pool.server_connect_timeout,

@@ -4,7 +4,6 @@
 //! mailbox per message.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -20,6 +19,9 @@ use pgcorral::protocol::tag::{backend as be, frontend as fe};
 use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
 use pgcorral::route::{parse_extension, Extension, RoleSetting, ShardSetting};
 use pgcorral::session::params::{is_tracked_reported, ParamSet};
+use pgcorral::session::prepared::{
+    names_statement, ClientStatements, Reply, Rewriter, StatementRegistry,
+};
 use slog::{debug, info, o, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -186,9 +188,16 @@ struct Connected {
     member: usize,
     /// `SET SHARD` / `SET SHARDING KEY`, kept for the following transactions.
     shard_setting: Option<ShardSetting>,
-    /// Query texts of named statements this client prepared (automatic sharding reads the
-    /// key of a later Bind from them).
-    statements: HashMap<String, String>,
+    /// Named statements this client prepared (renamed on servers in transaction pooling;
+    /// automatic sharding reads the key of a later Bind from their text).
+    statements: ClientStatements,
+    /// Named statements are renamed and tracked per server connection (transaction,
+    /// statement and auto mode with max_prepared_statements > 0).
+    track_prepared: bool,
+    /// max_prepared_statements of the pool.
+    prepared_cap: usize,
+    /// Bytes staged for one write when messages had to be rewritten.
+    out: BytesMut,
     /// The client's server role setting (`SET SERVER ROLE`, else the pool's default_role).
     role: RoleSetting,
     mode: PoolMode,
@@ -216,6 +225,7 @@ impl Connected {
             PoolMode::Auto => PoolMode::Session,
             m => m,
         };
+        let prepared_cap = settings.max_prepared_statements;
         let now = std::time::SystemTime::now();
         let info = Rc::new(ClientInfo {
             id: s.id,
@@ -253,7 +263,10 @@ impl Connected {
             shard: 0,
             member: 0,
             shard_setting: None,
-            statements: HashMap::new(),
+            statements: ClientStatements::default(),
+            track_prepared: mode != PoolMode::Session && prepared_cap > 0,
+            prepared_cap,
+            out: BytesMut::new(),
             key: l.key,
             worker: s.worker,
             log,
@@ -340,7 +353,7 @@ impl Connected {
     async fn forward_client(&mut self) -> Result<(), ClientError> {
         loop {
             if self.buf.is_empty() {
-                return Ok(());
+                return self.flush_out().await;
             }
             if self.scanner.at_boundary() {
                 let tag = self.buf[0];
@@ -357,6 +370,7 @@ impl Connected {
                     || (tag == fe::BIND && routes_by_statement && by_key);
                 if whole_needed {
                     let Some(len) = self.front_message()? else {
+                        self.flush_out().await?;
                         if !self.read_more().await? {
                             return Err(eof());
                         }
@@ -377,7 +391,7 @@ impl Connected {
                         if let Some(ext) = parse_extension(query_text(&self.buf[..len])) {
                             if self.server.as_ref().is_some_and(|s| !s.exchange.is_quiet()) {
                                 // Answer in order: after the server has answered what came first.
-                                return Ok(());
+                                return self.flush_out().await;
                             }
                             self.answer_extension(ext, len).await?;
                             continue;
@@ -398,42 +412,96 @@ impl Connected {
                 return Ok(());
             };
             let was_quiet = server.exchange.is_quiet();
-            let exchange = &mut server.exchange;
+            let ServerConn {
+                exchange, prepared, ..
+            } = server;
             let record = self.shards.routes_by_key();
+            let track = self.track_prepared;
             let statements = &mut self.statements;
+            let registry = &self.worker.shared.statements;
+            let mut rewrite = false;
             let scan = self.scanner.scan(
                 &self.buf,
-                |t| t == fe::QUERY || (record && t == fe::PARSE),
+                |t| {
+                    t == fe::QUERY
+                        || (record && t == fe::PARSE)
+                        || (track && matches!(t, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::CLOSE))
+                },
                 |tag, msg| {
                     if tag == fe::TERMINATE
                         || (tag == fe::QUERY && parse_extension(query_text(msg)).is_some())
                     {
                         return Verdict::StopBefore;
                     }
-                    if record && tag == fe::PARSE {
-                        remember_statement(statements, msg);
+                    if track {
+                        match tag {
+                            _ if names_statement(tag, msg) => {
+                                rewrite = true;
+                                return Verdict::StopBefore;
+                            }
+                            fe::PARSE => prepared.pipeline.sent_plain_parse(),
+                            fe::CLOSE => prepared.pipeline.sent_plain_close(),
+                            fe::SYNC | fe::QUERY | fe::FUNCTION_CALL => {
+                                prepared.pipeline.sent_sync()
+                            }
+                            _ => {}
+                        }
+                    } else if record && tag == fe::PARSE {
+                        remember_statement(statements, registry, msg);
                     }
                     exchange.frontend(tag);
                     Verdict::Forward
                 },
             )?;
-            if scan.forward > 0 {
+            let mut received = scan.forward;
+            if rewrite || !self.out.is_empty() {
+                self.out.extend_from_slice(&self.buf[..scan.forward]);
+                self.buf.advance(scan.forward);
+            }
+            if rewrite {
+                // A message naming a statement: what the server gets instead goes out with
+                // the rest, in one write.
+                let len = checked_total_len(&self.buf, self.scanner.max_len())?;
+                let tag = self.buf[0];
+                Rewriter {
+                    registry,
+                    client: &mut self.statements,
+                    server: &mut server.prepared,
+                    cap: self.prepared_cap,
+                }
+                .rewrite(&self.buf[..len], &mut self.out)?;
+                server.exchange.frontend(tag);
+                self.buf.advance(len);
+                received += len;
+            } else if !self.out.is_empty() {
+                server
+                    .stream
+                    .write_all(&self.out)
+                    .await
+                    .map_err(|e| ClientError::ServerGone(e.to_string()))?;
+                self.out.clear();
+            } else if scan.forward > 0 {
                 server
                     .stream
                     .write_all(&self.buf[..scan.forward])
                     .await
                     .map_err(|e| ClientError::ServerGone(e.to_string()))?;
                 self.buf.advance(scan.forward);
+            }
+            if received > 0 {
                 let traffic = &self.shards.clusters[self.shard].members[self.member]
                     .shard
                     .traffic;
-                Traffic::add(&traffic.bytes_received, scan.forward as u64);
+                Traffic::add(&traffic.bytes_received, received as u64);
             }
             if was_quiet && !server.exchange.is_quiet() {
                 let now = Instant::now();
                 self.query_started = Some(now);
                 self.xact_started.get_or_insert(now);
                 self.quiet_since = None;
+            }
+            if rewrite {
+                continue;
             }
             if !scan.stopped {
                 if let Some(needs) = scan.needs {
@@ -442,6 +510,22 @@ impl Connected {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes the bytes staged for the server by a rewrite.
+    async fn flush_out(&mut self) -> Result<(), ClientError> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if let Some(server) = self.server.as_mut() {
+            server
+                .stream
+                .write_all(&self.out)
+                .await
+                .map_err(|e| ClientError::ServerGone(e.to_string()))?;
+        }
+        self.out.clear();
+        Ok(())
     }
 
     /// Whether the message after the `len`-byte one at the front is all there (when it is a
@@ -676,6 +760,8 @@ impl Connected {
             created: server.created,
         }));
         self.member = member;
+        self.prepared_cap = self.cluster().settings().max_prepared_statements;
+        self.track_prepared = self.mode != PoolMode::Session && self.prepared_cap > 0;
         self.server = Some(server);
         Ok(())
     }
@@ -703,7 +789,16 @@ impl Connected {
             self.timed_out = false;
             self.uncount();
             self.info.server.set(None);
-            self.shard().checkin(server);
+            if server.prepared.stale {
+                // A statement it has no longer matches its tables: start afresh.
+                info!(
+                    self.log,
+                    "closing server connection: a prepared statement's result type changed"
+                );
+                self.shard().discard(server, true);
+            } else {
+                self.shard().checkin(server);
+            }
         }
     }
 
@@ -820,6 +915,7 @@ impl Connected {
         let Some(server) = self.server.as_mut() else {
             return Ok(());
         };
+        let track = self.track_prepared;
         loop {
             let timed_out = self.timed_out;
             let settings = &mut self.settings;
@@ -828,12 +924,15 @@ impl Connected {
                 scanner,
                 exchange,
                 params,
+                prepared,
                 ..
             } = server;
             let mut bad = None;
             let mut rewrite = false;
             let mut errors: Vec<String> = Vec::new();
             let mut refuse = false;
+            let mut reply = None;
+            let mut deallocated = false;
             let statement_mode = self.mode == PoolMode::Statement;
             let scan = scanner.scan(
                 buf,
@@ -841,13 +940,20 @@ impl Connected {
                     matches!(
                         t,
                         be::READY_FOR_QUERY | be::PARAMETER_STATUS | be::ERROR_RESPONSE
-                    )
+                    ) || (track
+                        && matches!(
+                            t,
+                            be::PARSE_COMPLETE | be::CLOSE_COMPLETE | be::COMMAND_COMPLETE
+                        ))
                 },
                 |tag, msg| match tag {
                     be::READY_FOR_QUERY => {
                         match backend::ready_status(msg) {
                             Ok(s) => {
                                 exchange.backend(tag, Some(s));
+                                if track {
+                                    prepared.pipeline.ready(&mut prepared.statements);
+                                }
                                 // Statement mode: a transaction left open is refused before the
                                 // client sees ReadyForQuery.
                                 if statement_mode && s != TxStatus::Idle && exchange.is_quiet() {
@@ -855,7 +961,7 @@ impl Connected {
                                     return Verdict::StopBefore;
                                 }
                             }
-                            Err(e) => bad = Some(e),
+                            Err(e) => bad = Some(e.to_string()),
                         }
                         Verdict::Forward
                     }
@@ -869,14 +975,43 @@ impl Connected {
                         Verdict::Forward
                     }
                     be::ERROR_RESPONSE => {
-                        let code = backend::error_fields(&msg[5..]).code;
-                        rewrite = timed_out && code == "57014";
+                        let fields = backend::error_fields(&msg[5..]);
+                        if track && is_stale_plan(&fields) {
+                            prepared.stale = true;
+                        }
+                        rewrite = timed_out && fields.code == "57014";
                         if rewrite {
                             Verdict::StopBefore
                         } else {
-                            errors.push(code);
+                            errors.push(fields.code);
                             Verdict::Forward
                         }
+                    }
+                    be::PARSE_COMPLETE | be::CLOSE_COMPLETE if track => {
+                        let r = if tag == be::PARSE_COMPLETE {
+                            prepared.pipeline.parse_complete()
+                        } else {
+                            prepared.pipeline.close_complete()
+                        };
+                        match r {
+                            Ok(Reply::Forward) => Verdict::Forward,
+                            Ok(r) => {
+                                reply = Some(r);
+                                Verdict::StopBefore
+                            }
+                            Err(e) => {
+                                bad = Some(e.to_string());
+                                Verdict::StopBefore
+                            }
+                        }
+                    }
+                    be::COMMAND_COMPLETE if track => {
+                        let t = backend::command_tag(msg);
+                        if t == b"DISCARD ALL" || t == b"DEALLOCATE ALL" {
+                            prepared.statements.clear();
+                            deallocated = true;
+                        }
+                        Verdict::Forward
                     }
                     _ => {
                         exchange.backend(tag, None);
@@ -885,7 +1020,13 @@ impl Connected {
                 },
             )?;
             if let Some(e) = bad {
-                return Err(ClientError::ServerGone(e.to_string()));
+                return Err(ClientError::ServerGone(e));
+            }
+            for (name, id) in prepared.pipeline.failed_client_names.drain(..) {
+                self.statements.forget(&name, id);
+            }
+            if deallocated {
+                self.statements.clear();
             }
             for code in &errors {
                 self.shards.clusters[self.shard].members[self.member]
@@ -893,8 +1034,13 @@ impl Connected {
                     .traffic
                     .error(code);
             }
+            let stopped = rewrite || refuse || reply.is_some();
             if scan.forward > 0 {
-                self.stream.write_all(&buf[..scan.forward]).await?;
+                if stopped || !self.out.is_empty() {
+                    self.out.extend_from_slice(&buf[..scan.forward]);
+                } else {
+                    self.stream.write_all(&buf[..scan.forward]).await?;
+                }
                 buf.advance(scan.forward);
                 let traffic = &self.shards.clusters[self.shard].members[self.member]
                     .shard
@@ -906,7 +1052,17 @@ impl Connected {
             }
             if refuse {
                 buf.advance(6); // the ReadyForQuery the client must not see
+                self.flush_to_client().await?;
                 return Err(ClientError::StatementModeTransaction);
+            }
+            if let Some(reply) = reply {
+                // A ParseComplete or CloseComplete: swallowed, or shown as ParseComplete.
+                let len = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                buf.advance(len);
+                if reply == Reply::AsParseComplete {
+                    builder::parse_complete(&mut self.out);
+                }
+                continue;
             }
             if !rewrite {
                 break;
@@ -918,15 +1074,17 @@ impl Connected {
                 .settings()
                 .query_timeout
                 .unwrap_or_default();
-            let mut out = BytesMut::new();
             builder::error_response(
-                &mut out,
+                &mut self.out,
                 "ERROR",
                 "57014",
                 &format!("canceling statement due to query_timeout ({t:?})"),
             );
-            self.stream.write_all(&out).await?;
             self.timed_out = false;
+        }
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
         }
         if !server.exchange.is_quiet() {
             return Ok(());
@@ -958,6 +1116,15 @@ impl Connected {
         Ok(())
     }
 
+    /// Writes the bytes staged for the client by a rewrite.
+    async fn flush_to_client(&mut self) -> Result<(), ClientError> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
     /// Ends the connection: tells the client why if there is an error, and gives the server
     /// connection back (salvaged if the client left mid-transaction, reset in session mode).
     async fn finish(&mut self, result: Result<(), ClientError>) {
@@ -983,7 +1150,9 @@ impl Connected {
             }
             _ => None,
         };
-        if server.exchange.is_idle() && reset.is_none() && server.scanner.at_boundary() {
+        if server.prepared.stale {
+            shard.discard(server, true);
+        } else if server.exchange.is_idle() && reset.is_none() && server.scanner.at_boundary() {
             shard.checkin(server);
         } else if self.scanner.at_boundary() {
             salvage(shard, server, reset, self.log.clone());
@@ -1004,6 +1173,14 @@ async fn sleep_opt(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// "cached plan must not change result type": a statement prepared on this server is stale.
+fn is_stale_plan(fields: &backend::ErrorFields) -> bool {
+    fields.code == "0A000"
+        && fields
+            .message
+            .starts_with("cached plan must not change result type")
 }
 
 /// The SQL text of a whole Query message (header included); empty if malformed.
@@ -1029,7 +1206,7 @@ fn message_at(buf: &[u8], at: usize) -> Option<(u8, &[u8])> {
 /// Parse (or of the named statement a Bind refers to), and the parameters of the Bind.
 fn routing_input<'a>(
     buf: &'a [u8],
-    statements: &'a HashMap<String, String>,
+    statements: &'a ClientStatements,
 ) -> (Option<&'a str>, Option<Vec<BindParam<'a>>>) {
     let Some((tag, msg)) = message_at(buf, 0) else {
         return (None, None);
@@ -1045,21 +1222,22 @@ fn routing_input<'a>(
             (sql, params)
         }
         fe::BIND => match bind_message(&msg[HEADER_LEN..]) {
-            Ok((name, params)) => (statements.get(name).map(String::as_str), Some(params)),
+            Ok((name, params)) => (statements.get(name).map(|s| &*s.query), Some(params)),
             Err(_) => (None, None),
         },
         _ => (None, None),
     }
 }
 
-/// Records a named statement's query text from a whole Parse message.
-fn remember_statement(statements: &mut HashMap<String, String>, msg: &[u8]) {
-    if let Ok((name, query)) = parse_message(&msg[HEADER_LEN..]) {
+/// Records a named statement from a whole Parse message (session mode: for routing only).
+fn remember_statement(statements: &mut ClientStatements, registry: &StatementRegistry, msg: &[u8]) {
+    let body = &msg[HEADER_LEN..];
+    if let Ok((name, _)) = parse_message(body) {
         if !name.is_empty() {
             if statements.len() >= 10_000 {
                 statements.clear();
             }
-            statements.insert(name.to_owned(), query.to_owned());
+            statements.insert(name, registry.intern(&body[name.len() + 1..]));
         }
     }
 }

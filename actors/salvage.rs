@@ -80,9 +80,19 @@ async fn repair(server: &mut ServerConn, reset: Option<&str>) -> Result<(), Serv
     if !server.tx_idle() {
         server.run_quiet("ROLLBACK").await?;
     }
+    if !server.prepared.pipeline.is_empty() {
+        // Replies about prepared statements were drained unread: which ones the server has
+        // is unknown, so it has none.
+        server.run_quiet("DEALLOCATE ALL").await?;
+        server.prepared = Default::default();
+    }
     if let Some(q) = reset {
         server.run_quiet(q).await?;
         server.params = (*server.login_params).clone();
+        let q = q.to_ascii_uppercase();
+        if q.contains("DISCARD ALL") || q.contains("DEALLOCATE ALL") {
+            server.prepared = Default::default();
+        }
     }
     if server.exchange.is_idle() {
         Ok(())

@@ -14,6 +14,7 @@ use pgcorral::protocol::backend::{self, AuthRequest, ErrorFields, TxStatus};
 use pgcorral::protocol::tag::backend as be;
 use pgcorral::protocol::{builder, MessageCodec, Scanner};
 use pgcorral::session::params::{self, ParamSet};
+use pgcorral::session::prepared::ServerPrepared;
 use pgcorral::session::Exchange;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -64,6 +65,8 @@ pub struct ServerConn {
     pub generation: u64,
     /// This connection's slot in the pool budget, returned when the connection is dropped.
     pub budget: Option<BudgetToken>,
+    /// The named prepared statements it has, and their replies still due.
+    pub prepared: ServerPrepared,
 }
 
 /// A server connection detached from its arbiter's reactor, to hand to another arbiter.
@@ -86,6 +89,7 @@ struct ServerConnParts {
     last_used: Instant,
     generation: u64,
     budget: Option<BudgetToken>,
+    prepared: ServerPrepared,
 }
 
 impl ServerConn {
@@ -150,6 +154,7 @@ impl ServerConn {
             last_used: Instant::now(),
             generation,
             budget: None,
+            prepared: ServerPrepared::default(),
         }
     }
 
@@ -437,6 +442,7 @@ impl ServerConn {
                 last_used: self.last_used,
                 generation: self.generation,
                 budget: self.budget,
+                prepared: self.prepared,
             },
         })
     }
@@ -461,6 +467,7 @@ impl TransferableConn {
             last_used: r.last_used,
             generation: r.generation,
             budget: r.budget,
+            prepared: r.prepared,
         })
     }
 }

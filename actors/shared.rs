@@ -112,6 +112,8 @@ pub struct Shared {
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
+    /// Named prepared statements by (query, parameter types), shared by all clients.
+    pub statements: pgcorral::session::prepared::StatementRegistry,
 }
 
 impl Shared {
@@ -143,6 +145,7 @@ impl Shared {
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
+            statements: Default::default(),
         })
     }
 

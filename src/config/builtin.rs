@@ -56,6 +56,7 @@ impl Default for Pool {
             pool_size: 20,
             min_pool_size: 0,
             reserve_pool_size: 0,
+            max_prepared_statements: 200,
             reserve_pool_timeout: Duration::from_secs(5),
             query_wait_timeout: Some(Duration::from_secs(120)),
             server_connect_timeout: Some(Duration::from_secs(5)),

@@ -118,6 +118,8 @@ pub struct Pool {
     pub min_pool_size: usize,
     /// Extra connections allowed once clients have waited `reserve_pool_timeout`.
     pub reserve_pool_size: usize,
+    /// Named prepared statements kept per server connection (0 = no tracking).
+    pub max_prepared_statements: usize,
     /// Wait after which the reserve pool may be used.
     pub reserve_pool_timeout: Duration,
     /// Longest a client may wait for a server connection; `None` = forever.

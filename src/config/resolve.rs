@@ -228,6 +228,11 @@ fn apply_settings(problems: &mut Problems, pool: &mut Pool, raw: &RawPoolSetting
         "reserve_pool_size",
     );
     s.set(
+        &mut pool.max_prepared_statements,
+        &raw.max_prepared_statements,
+        "max_prepared_statements",
+    );
+    s.set(
         &mut pool.reserve_pool_timeout,
         &raw.reserve_pool_timeout,
         "reserve_pool_timeout",

@@ -154,6 +154,9 @@ pool_structs! {
     min_pool_size: usize,
     /// Extra connections allowed when clients have waited `reserve_pool_timeout`.
     reserve_pool_size: usize,
+    /// Named prepared statements kept per server connection in transaction/statement/auto
+    /// mode (least recently used are closed); 0 = pass them through untouched.
+    max_prepared_statements: usize,
     /// Wait after which the reserve pool may be used.
     reserve_pool_timeout: Duration,
     /// Longest a client may wait for a server connection; "0s" = forever.

@@ -36,6 +36,12 @@ pub fn ready_status(msg: &[u8]) -> Result<TxStatus, ProtocolError> {
     }
 }
 
+/// CommandComplete's tag (e.g. `INSERT 0 1`), from a whole message (header included).
+pub fn command_tag(msg: &[u8]) -> &[u8] {
+    let body = msg.get(super::HEADER_LEN..).unwrap_or_default();
+    body.split(|&b| b == 0).next().unwrap_or_default()
+}
+
 fn cstr(body: &[u8]) -> Option<(&str, &[u8])> {
     let end = body.iter().position(|&b| b == 0)?;
     let s = std::str::from_utf8(&body[..end]).ok()?;

@@ -73,6 +73,10 @@ pub fn backend_key_data(buf: &mut BytesMut, pid: i32, secret: i32) {
     });
 }
 
+pub fn parse_complete(buf: &mut BytesMut) {
+    tagged(buf, b'1', |_| {});
+}
+
 pub fn ready_for_query(buf: &mut BytesMut, status: u8) {
     tagged(buf, b'Z', |b| b.put_u8(status));
 }
