@@ -1,8 +1,10 @@
 //! Per-connection session state that does not need a socket: where the exchange with a
-//! server stands, and the session parameters a client expects.
+//! server stands, the session parameters a client expects, and the session-level state a
+//! query leaves on its server connection.
 
 pub mod exchange;
 pub mod params;
+pub mod state;
 
 pub use exchange::Exchange;
 pub use params::{ParamSet, StartupParams};
