@@ -20,7 +20,8 @@ use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
 use pgcorral::route::{parse_extension, Extension, RoleSetting, ShardSetting};
 use pgcorral::session::params::{is_tracked_reported, ParamSet};
 use pgcorral::session::prepared::{
-    names_statement, ClientStatements, Reply, Rewriter, StatementRegistry,
+    is_deallocate_all, mentions_pooler_name, names_statement, rename_in_error, ClientStatements,
+    Reply, Rewriter, StatementRegistry,
 };
 use slog::{debug, info, o, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -388,12 +389,20 @@ impl Connected {
                         continue;
                     }
                     if tag == fe::QUERY {
-                        if let Some(ext) = parse_extension(query_text(&self.buf[..len])) {
+                        let sql = query_text(&self.buf[..len]);
+                        let local = match parse_extension(sql) {
+                            Some(ext) => Some(Some(ext)),
+                            None => (self.track_prepared && is_deallocate_all(sql)).then_some(None),
+                        };
+                        if let Some(ext) = local {
                             if self.server.as_ref().is_some_and(|s| !s.exchange.is_quiet()) {
                                 // Answer in order: after the server has answered what came first.
                                 return self.flush_out().await;
                             }
-                            self.answer_extension(ext, len).await?;
+                            match ext {
+                                Some(ext) => self.answer_extension(ext, len).await?,
+                                None => self.answer_deallocate_all(len).await?,
+                            }
                             continue;
                         }
                     }
@@ -429,7 +438,7 @@ impl Connected {
                 },
                 |tag, msg| {
                     if tag == fe::TERMINATE
-                        || (tag == fe::QUERY && parse_extension(query_text(msg)).is_some())
+                        || (tag == fe::QUERY && answers_locally(query_text(msg), track))
                     {
                         return Verdict::StopBefore;
                     }
@@ -630,6 +639,22 @@ impl Connected {
                 &format!("invalid {what} \"{value}\""),
             ),
         }
+        self.end_local_answer(out).await
+    }
+
+    /// Answers `DEALLOCATE ALL` (the `len`-byte Query at the front) for the client's own named
+    /// statements: the server's are shared with other clients and stay.
+    async fn answer_deallocate_all(&mut self, len: usize) -> Result<(), ClientError> {
+        self.buf.advance(len);
+        self.statements.clear();
+        let mut out = BytesMut::new();
+        builder::command_complete(&mut out, "DEALLOCATE ALL");
+        self.end_local_answer(out).await
+    }
+
+    /// Sends a locally answered request with its ReadyForQuery, then gives the server back if
+    /// the pool mode allows.
+    async fn end_local_answer(&mut self, mut out: BytesMut) -> Result<(), ClientError> {
         let status = self
             .server
             .as_ref()
@@ -933,6 +958,7 @@ impl Connected {
             let mut refuse = false;
             let mut reply = None;
             let mut deallocated = false;
+            let mut rename = false;
             let statement_mode = self.mode == PoolMode::Statement;
             let scan = scanner.scan(
                 buf,
@@ -981,11 +1007,14 @@ impl Connected {
                         }
                         rewrite = timed_out && fields.code == "57014";
                         if rewrite {
-                            Verdict::StopBefore
-                        } else {
-                            errors.push(fields.code);
-                            Verdict::Forward
+                            return Verdict::StopBefore;
                         }
+                        errors.push(fields.code);
+                        if track && mentions_pooler_name(msg) {
+                            rename = true;
+                            return Verdict::StopBefore;
+                        }
+                        Verdict::Forward
                     }
                     be::PARSE_COMPLETE | be::CLOSE_COMPLETE if track => {
                         let r = if tag == be::PARSE_COMPLETE {
@@ -1034,7 +1063,7 @@ impl Connected {
                     .traffic
                     .error(code);
             }
-            let stopped = rewrite || refuse || reply.is_some();
+            let stopped = rewrite || refuse || reply.is_some() || rename;
             if scan.forward > 0 {
                 if stopped || !self.out.is_empty() {
                     self.out.extend_from_slice(&buf[..scan.forward]);
@@ -1054,6 +1083,13 @@ impl Connected {
                 buf.advance(6); // the ReadyForQuery the client must not see
                 self.flush_to_client().await?;
                 return Err(ClientError::StatementModeTransaction);
+            }
+            if rename {
+                // An error naming a statement by its server name: use the client's name.
+                let len = 1 + u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                rename_in_error(&buf[..len], &self.statements, &mut self.out);
+                buf.advance(len);
+                continue;
             }
             if let Some(reply) = reply {
                 // A ParseComplete or CloseComplete: swallowed, or shown as ParseComplete.
@@ -1181,6 +1217,12 @@ fn is_stale_plan(fields: &backend::ErrorFields) -> bool {
         && fields
             .message
             .starts_with("cached plan must not change result type")
+}
+
+/// Queries pgcorral answers itself: its SQL extensions, and (when it tracks named statements)
+/// `DEALLOCATE ALL`.
+fn answers_locally(sql: &str, track_prepared: bool) -> bool {
+    parse_extension(sql).is_some() || (track_prepared && is_deallocate_all(sql))
 }
 
 /// The SQL text of a whole Query message (header included); empty if malformed.

@@ -44,11 +44,9 @@ const ALL_MODES: [Mode; 4] = [
     Mode::Auto,
 ];
 
-/// Pool modes in which the extended-protocol runs of `-- named` cases (named prepared statements) go
-/// through pgcorral; their simple-protocol runs go through every mode of the case. Named prepared
-/// statements work in session mode only until pgcorral tracks them per client: once it does, make this
-/// `&ALL_MODES` to check them in transaction, statement and auto mode too.
-const NAMED_MODES: &[Mode] = &[Mode::Session];
+/// Pool modes in which `-- named` cases run: all of them (pgcorral renames named statements
+/// per server connection in transaction, statement and auto mode).
+const NAMED_MODES: &[Mode] = &ALL_MODES;
 
 /// Pool modes whose pooled runs put every request on a server connection not used before: ahead of each
 /// request the harness sends `RECONNECT postgres` to the pooler's admin console, so no idle server

@@ -123,6 +123,14 @@ impl ClientStatements {
         self.map.remove(name);
     }
 
+    /// The client's name for statement `id`, if it has one.
+    pub fn name_of(&self, id: u64) -> Option<&str> {
+        self.map
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(name, _)| &**name)
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
     }
@@ -352,6 +360,75 @@ pub fn names_statement(tag: u8, msg: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Is `sql` exactly `DEALLOCATE [PREPARE] ALL` (which the pooler answers for the client's own
+/// statements, leaving the server's shared ones in place)?
+pub fn is_deallocate_all(sql: &str) -> bool {
+    let sql = sql.trim().trim_end_matches(';');
+    let words: Vec<&str> = sql.split_whitespace().take(4).collect();
+    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    match words.as_slice() {
+        [d, a] => is(d, "deallocate") && is(a, "all"),
+        [d, p, a] => is(d, "deallocate") && is(p, "prepare") && is(a, "all"),
+        _ => false,
+    }
+}
+
+/// Does this whole ErrorResponse or NoticeResponse name a pooler statement?
+pub fn mentions_pooler_name(msg: &[u8]) -> bool {
+    let quoted = format!("\"{NAME_PREFIX}");
+    msg.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+}
+
+/// Appends `msg` (a whole ErrorResponse or NoticeResponse) to `out` with every
+/// `"pgcorral_<n>"` in its text fields spelled as the client's name for that statement, so
+/// the client reads the name it used.
+pub fn rename_in_error(msg: &[u8], client: &ClientStatements, out: &mut BytesMut) {
+    let body = msg.get(HEADER_LEN..).unwrap_or_default();
+    let start = out.len();
+    out.put_u8(msg.first().copied().unwrap_or(b'E'));
+    out.put_u32(0);
+    for field in body.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+        let text = String::from_utf8_lossy(&field[1..]);
+        out.put_u8(field[0]);
+        out.put_slice(rename_all(&text, client).as_bytes());
+        out.put_u8(0);
+    }
+    out.put_u8(0);
+    let len = (out.len() - start - 1) as u32;
+    out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+}
+
+/// `text` with each `"pgcorral_<n>"` the client knows by another name renamed.
+fn rename_all(text: &str, client: &ClientStatements) -> String {
+    let quoted = format!("\"{NAME_PREFIX}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&quoted) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + quoted.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let name = after[..digits]
+            .parse::<u64>()
+            .ok()
+            .filter(|_| after[digits..].starts_with('"'))
+            .and_then(|id| client.name_of(id));
+        match name {
+            Some(name) => {
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
+                rest = &after[digits + 1..];
+            }
+            None => {
+                out.push_str(&quoted);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Splits a NUL-terminated string off the front of `b`.
@@ -750,6 +827,33 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert_eq!(a.id, c.id);
         assert_eq!(&*a.query, "SELECT $1");
+    }
+
+    #[test]
+    fn errors_name_the_statement_as_the_client_does() {
+        let mut w = World::new(10);
+        w.send(&parse_msg("mine", "SELECT $1"));
+        let m = msg(
+            b'E',
+            b"SERROR\0C08P01\0Mbind message supplies 0 parameters, but prepared statement \"pgcorral_1\" requires 1\0Mx \"pgcorral_9\"\0\0",
+        );
+        assert!(mentions_pooler_name(&m));
+        let mut out = BytesMut::new();
+        rename_in_error(&m, &w.client, &mut out);
+        let want = msg(
+            b'E',
+            b"SERROR\0C08P01\0Mbind message supplies 0 parameters, but prepared statement \"mine\" requires 1\0Mx \"pgcorral_9\"\0\0",
+        );
+        assert_eq!(&out[..], &want[..]);
+    }
+
+    #[test]
+    fn deallocate_all_is_recognised_exactly() {
+        assert!(is_deallocate_all("DEALLOCATE ALL"));
+        assert!(is_deallocate_all("  deallocate prepare all ; "));
+        assert!(!is_deallocate_all("DEALLOCATE x"));
+        assert!(!is_deallocate_all("DEALLOCATE ALL; SELECT 1"));
+        assert!(!is_deallocate_all("SELECT 'DEALLOCATE ALL'"));
     }
 
     #[test]
