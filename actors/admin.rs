@@ -481,7 +481,9 @@ async fn show(what: ShowWhat, shared: &Arc<Shared>, out: &mut BytesMut) {
         | ShowWhat::Lists
         | ShowWhat::Stats
         | ShowWhat::StatsTotals
-        | ShowWhat::StatsAverages => {
+        | ShowWhat::StatsAverages
+        | ShowWhat::PreparedStatements
+        | ShowWhat::Pins => {
             let snaps = collect(shared).await;
             let pools = merged_pools(&snaps);
             match what {
@@ -508,6 +510,30 @@ async fn show(what: ShowWhat, shared: &Arc<Shared>, out: &mut BytesMut) {
                         ("dns_pending", 0),
                     ] {
                         rs.push(vec![v(k), v(n)]);
+                    }
+                    rs
+                }
+                ShowWhat::PreparedStatements => {
+                    let mut rs = ResultSet::new(col::PREPARED_STATEMENTS);
+                    for p in &pools {
+                        let c = &p.prepared;
+                        rs.push(vec![
+                            v(&p.database),
+                            v(&p.user),
+                            v(c.client_parses),
+                            v(c.server_parses),
+                            v(c.binds),
+                            v(c.evictions),
+                        ]);
+                    }
+                    rs
+                }
+                ShowWhat::Pins => {
+                    let mut rs = ResultSet::new(col::PINS);
+                    for p in &pools {
+                        let mut row = vec![v(&p.database), v(&p.user), v(p.pinned_now)];
+                        row.extend(p.pins.iter().map(v));
+                        rs.push(row);
                     }
                     rs
                 }

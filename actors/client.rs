@@ -19,11 +19,13 @@ use pgcorral::protocol::tag::{backend as be, frontend as fe};
 use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
 use pgcorral::route::{parse_extension, Extension, RoleSetting, ShardSetting};
 use pgcorral::session::params::{is_tracked_reported, ParamSet};
+use pgcorral::session::pins::SessionTracker;
 use pgcorral::session::prepared::{
     is_deallocate_all, mentions_pooler_name, names_statement, rename_in_error, ClientStatements,
     Reply, Rewriter, StatementRegistry,
 };
-use slog::{debug, info, o, Logger};
+use pgcorral::session::state::{self, PinReason};
+use slog::{debug, info, o, warn, Logger};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -201,7 +203,14 @@ struct Connected {
     out: BytesMut,
     /// The client's server role setting (`SET SERVER ROLE`, else the pool's default_role).
     role: RoleSetting,
+    /// The pool mode, with `auto` served as transaction mode plus pinning.
     mode: PoolMode,
+    /// The pool's mode is `auto`: pinning is expected, not warned about.
+    auto: bool,
+    /// Session state this client leaves on its server connection (not in session mode).
+    tracker: SessionTracker,
+    /// The settings the client logged in with (what RESET ALL returns to).
+    startup_settings: ParamSet,
     key: CancelKey,
     worker: Rc<Worker>,
     log: Logger,
@@ -220,10 +229,11 @@ impl Connected {
     fn new(s: Session, l: LoggedIn) -> Connected {
         let settings = l.shards.clusters[0].settings();
         let log = s.log.new(o!("pool" => settings.label()));
-        // `auto` pins a server while session state exists; until state tracking lands it
-        // keeps the server for the session, which is always correct.
+        // `auto` is transaction pooling that keeps a server attached while session state
+        // exists on it (transaction and statement mode pin too, with a warning).
+        let auto = settings.mode == PoolMode::Auto;
         let mode = match settings.mode {
-            PoolMode::Auto => PoolMode::Session,
+            PoolMode::Auto => PoolMode::Transaction,
             m => m,
         };
         let prepared_cap = settings.max_prepared_statements;
@@ -247,6 +257,7 @@ impl Connected {
             waiting_since: Cell::new(None),
             server: Cell::new(None),
             killed: Cell::new(false),
+            pinned: Cell::new(false),
             kill: tokio::sync::Notify::new(),
         });
         let registered = s.worker.register_client(info.clone());
@@ -257,8 +268,11 @@ impl Connected {
             stream: s.stream,
             buf: s.buf,
             scanner: Scanner::new(s.worker.shared.max_message_size()),
-            settings: l.params.settings,
+            settings: l.params.settings.clone(),
             mode,
+            auto,
+            tracker: SessionTracker::default(),
+            startup_settings: l.params.settings,
             role: l.shards.clusters[0].default_role,
             shards: l.shards,
             shard: 0,
@@ -426,6 +440,8 @@ impl Connected {
             } = server;
             let record = self.shards.routes_by_key();
             let track = self.track_prepared;
+            let pinning = self.mode != PoolMode::Session;
+            let tracker = &mut self.tracker;
             let statements = &mut self.statements;
             let registry = &self.worker.shared.statements;
             let mut rewrite = false;
@@ -441,6 +457,9 @@ impl Connected {
                         || (tag == fe::QUERY && answers_locally(query_text(msg), track))
                     {
                         return Verdict::StopBefore;
+                    }
+                    if pinning {
+                        note_session_effects(tracker, tag, msg, track);
                     }
                     if track {
                         match tag {
@@ -472,13 +491,19 @@ impl Connected {
                 // the rest, in one write.
                 let len = checked_total_len(&self.buf, self.scanner.max_len())?;
                 let tag = self.buf[0];
+                let traffic = &self.shards.clusters[self.shard].members[self.member]
+                    .shard
+                    .traffic;
+                let mut counts = traffic.prepared.get();
                 Rewriter {
                     registry,
                     client: &mut self.statements,
                     server: &mut server.prepared,
                     cap: self.prepared_cap,
+                    counts: &mut counts,
                 }
                 .rewrite(&self.buf[..len], &mut self.out)?;
+                traffic.prepared.set(counts);
                 server.exchange.frontend(tag);
                 self.buf.advance(len);
                 received += len;
@@ -992,9 +1017,11 @@ impl Connected {
                         Verdict::Forward
                     }
                     be::PARAMETER_STATUS => {
+                        // Only settings that follow the client are recorded: is_superuser or
+                        // session_authorization change with SET ROLE and cannot be RESET.
                         if let Ok((name, value)) = backend::parameter_status(&msg[5..]) {
-                            params.set(name, value);
                             if is_tracked_reported(name) {
+                                params.set(name, value);
                                 settings.set(name, value);
                             }
                         }
@@ -1143,11 +1170,69 @@ impl Connected {
             }
         }
         self.timed_out = false;
+        if idle && self.tracker.needs_probe() {
+            self.settle_session_state().await?;
+        }
         match self.mode {
-            PoolMode::Transaction | PoolMode::Statement if idle && self.buf.is_empty() => {
+            PoolMode::Transaction | PoolMode::Statement
+                if idle && self.buf.is_empty() && self.tracker.pins.is_empty() =>
+            {
                 self.detach()
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// After a transaction that may have created or released session state: asks the server
+    /// what is there (pins), reads back changed settings (replayed on the next server instead
+    /// of pinning), and puts the startup settings back after RESET ALL / DISCARD ALL.
+    async fn settle_session_state(&mut self) -> Result<(), ClientError> {
+        let user = self.cluster().settings().target.user.clone();
+        let sql = self.tracker.probe_sql(&user);
+        let Some(server) = self.server.as_mut() else {
+            return Ok(());
+        };
+        let row = match sql {
+            Some(q) => Some(server.query_row(&q).await.map_err(server_failed)?),
+            None => None,
+        };
+        let culprit = self.tracker.culprit.clone().unwrap_or_default();
+        let settled = self.tracker.settle(row.as_deref());
+        self.info.pinned.set(!self.tracker.pins.is_empty());
+        if std::mem::take(&mut self.tracker.reset_all) {
+            self.settings = self.startup_settings.clone();
+            server.params = (*server.login_params).clone();
+        }
+        for (name, value) in &settled.settings {
+            if let Some(v) = value {
+                self.settings.set(name, v);
+                server.params.set(name, v);
+            }
+        }
+        server
+            .sync_params(&self.settings)
+            .await
+            .map_err(server_failed)?;
+        let traffic = &self.shards.clusters[self.shard].members[self.member]
+            .shard
+            .traffic;
+        for r in settled.pinned.iter() {
+            traffic.pinned(r);
+        }
+        if !settled.pinned.is_empty() {
+            let reasons = settled.pinned.describe();
+            if self.auto {
+                info!(self.log, "server connection pinned to its client while session state exists";
+                    "reason" => reasons, "statement" => culprit);
+            } else {
+                warn!(self.log, "server connection pinned to its client: session state outlives the transaction (pool_mode = \"auto\" expects this)";
+                    "reason" => reasons, "statement" => culprit);
+            }
+        }
+        if !settled.released.is_empty() {
+            debug!(self.log, "session state released"; "reason" => settled.released.describe(),
+                "still_pinned" => self.tracker.pins.describe());
         }
         Ok(())
     }
@@ -1184,9 +1269,11 @@ impl Connected {
             PoolMode::Session | PoolMode::Auto => {
                 Some(self.cluster().settings().reset_query.clone()).filter(|q| !q.is_empty())
             }
+            // Session state left behind (pinned): cleared before anyone else gets the server.
+            _ if !self.tracker.pins.is_empty() => Some("DISCARD ALL".to_string()),
             _ => None,
         };
-        if server.prepared.stale {
+        if server.prepared.stale || self.tracker.pins.contains(PinReason::Load) {
             shard.discard(server, true);
         } else if server.exchange.is_idle() && reset.is_none() && server.scanner.at_boundary() {
             shard.checkin(server);
@@ -1217,6 +1304,27 @@ fn is_stale_plan(fields: &backend::ErrorFields) -> bool {
         && fields
             .message
             .starts_with("cached plan must not change result type")
+}
+
+/// Notes what a whole Query or Parse may do to the session (cheap unless its text looks
+/// like it could).
+fn note_session_effects(tracker: &mut SessionTracker, tag: u8, msg: &[u8], whole_parse: bool) {
+    let sql = match tag {
+        fe::QUERY => query_text(msg),
+        fe::PARSE if whole_parse => parse_message(&msg[HEADER_LEN..]).map_or("", |(_, q)| q),
+        _ => return,
+    };
+    if state::may_have_effects(sql) {
+        tracker.note(&state::effects(sql), sql);
+    }
+}
+
+/// A server that failed a statement pgcorral ran on the client's behalf.
+fn server_failed(e: ServerError) -> ClientError {
+    match e {
+        ServerError::Query(f) => ClientError::ServerRejected(f),
+        e => ClientError::ServerGone(e.to_string()),
+    }
 }
 
 /// Queries pgcorral answers itself: its SQL extensions, and (when it tracks named statements)

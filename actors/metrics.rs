@@ -2,6 +2,7 @@
 //! own). Every scrape collects the per-arbiter counters through arbiter handles; nothing on
 //! the transaction path locks or sends a message for metrics.
 
+use pgcorral::session::state::PinReason;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -148,6 +149,54 @@ pub async fn render(shared: &Shared) -> String {
                 "pgcorral_server_errors_total",
                 &labels(&per_pool(p), &[("class", class)]),
                 *n as f64,
+            );
+        }
+    }
+
+    e.family(
+        "pgcorral_pinned_clients",
+        "gauge",
+        "Clients whose server connection is pinned to them by session state.",
+    );
+    for p in &pools {
+        e.sample(
+            "pgcorral_pinned_clients",
+            &labels(&per_pool(p), &[]),
+            p.pinned_now as f64,
+        );
+    }
+    e.family(
+        "pgcorral_pins_total",
+        "counter",
+        "Times a server connection was pinned to its client, by reason.",
+    );
+    for p in &pools {
+        for (reason, n) in PinReason::ALL.iter().zip(&p.pins) {
+            e.sample(
+                "pgcorral_pins_total",
+                &labels(&per_pool(p), &[("reason", reason.as_str())]),
+                *n as f64,
+            );
+        }
+    }
+    e.family(
+        "pgcorral_prepared_statements_total",
+        "counter",
+        "Named prepared statement work in transaction pooling: client Parses, Parses sent to \
+         servers, Binds, and evictions (max_prepared_statements).",
+    );
+    for p in &pools {
+        let c = &p.prepared;
+        for (kind, n) in [
+            ("client_parse", c.client_parses),
+            ("server_parse", c.server_parses),
+            ("bind", c.binds),
+            ("eviction", c.evictions),
+        ] {
+            e.sample(
+                "pgcorral_prepared_statements_total",
+                &labels(&per_pool(p), &[("kind", kind)]),
+                n as f64,
             );
         }
     }

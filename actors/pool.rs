@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use pgcorral::config::ServerRole;
+use pgcorral::session::prepared::PreparedCounts;
+use pgcorral::session::state::PinReason;
 use pgcorral::stats::Histogram;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
@@ -66,11 +68,22 @@ pub struct Traffic {
     pub wait_hist: Histogram,
     /// Server ErrorResponses passed to clients, by SQLSTATE class.
     pub errors: RefCell<std::collections::BTreeMap<String, u64>>,
+    /// Times a server connection was pinned to its client, by reason (PinReason::ALL order).
+    pub pins: [Cell<u64>; PinReason::ALL.len()],
+    /// Named prepared statement work (transaction pooling).
+    pub prepared: Cell<PreparedCounts>,
 }
 
 impl Traffic {
     pub fn add(cell: &Cell<u64>, n: u64) {
         cell.set(cell.get().wrapping_add(n));
+    }
+
+    /// Counts a server connection pinned for `reason`.
+    pub fn pinned(&self, reason: PinReason) {
+        if let Some(i) = PinReason::ALL.iter().position(|&r| r == reason) {
+            Traffic::add(&self.pins[i], 1);
+        }
     }
 
     /// Counts an error by its SQLSTATE class (first two characters).

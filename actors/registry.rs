@@ -50,5 +50,7 @@ pub struct ClientInfo {
     pub server: Cell<Option<ServerLink>>,
     /// KILL on the console: the client ends at its next chance.
     pub killed: Cell<bool>,
+    /// Its server connection is pinned to it by session state.
+    pub pinned: Cell<bool>,
     pub kill: tokio::sync::Notify,
 }

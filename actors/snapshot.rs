@@ -1,6 +1,8 @@
 //! What the admin console shows, collected from every arbiter when asked (the per-arbiter
 //! counters live in `Cell`s; nothing on the transaction path locks or sends a message).
 
+use pgcorral::session::prepared::PreparedCounts;
+use pgcorral::session::state::PinReason;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -67,6 +69,11 @@ pub struct PoolSnap {
     pub xact_hist: HistogramSnap,
     pub wait_hist: HistogramSnap,
     pub errors: BTreeMap<String, u64>,
+    /// Clients whose server connection is pinned to them now.
+    pub pinned_now: usize,
+    /// Times a server connection was pinned, by reason (PinReason::ALL order).
+    pub pins: [u64; PinReason::ALL.len()],
+    pub prepared: PreparedCounts,
     pub salvaged: u64,
     pub salvage_failed: u64,
 }
@@ -113,6 +120,10 @@ impl Worker {
                     .iter()
                     .filter(|c| c.database == database && c.user == user)
                     .count(),
+                pinned_now: clients
+                    .iter()
+                    .filter(|c| c.database == database && c.user == user && c.pinned.get())
+                    .count(),
                 linked: clients
                     .iter()
                     .filter(|c| {
@@ -138,6 +149,10 @@ impl Worker {
                     for (class, n) in t.errors.borrow().iter() {
                         *p.errors.entry(class.clone()).or_default() += n;
                     }
+                    for (total, n) in p.pins.iter_mut().zip(&t.pins) {
+                        *total += n.get();
+                    }
+                    p.prepared.add(&t.prepared.get());
                     let stats = s.stats.get();
                     p.salvaged += stats.salvaged;
                     p.salvage_failed += stats.salvage_failed;
@@ -267,6 +282,11 @@ pub fn merged_pools(snaps: &[WorkerSnapshot]) -> Vec<PoolSnap> {
         for (class, n) in &p.errors {
             *e.errors.entry(class.clone()).or_default() += n;
         }
+        e.pinned_now += p.pinned_now;
+        for (total, n) in e.pins.iter_mut().zip(&p.pins) {
+            *total += n;
+        }
+        e.prepared.add(&p.prepared);
         e.salvaged += p.salvaged;
         e.salvage_failed += p.salvage_failed;
     }

@@ -359,3 +359,42 @@ async fn reconnect_disable_enable_kill_and_set() {
         "9"
     );
 }
+
+#[tokio::test]
+async fn show_prepared_statements_and_show_pins_count_what_happened() {
+    let s = console_stack();
+    let (client, _d) = connect(s.port, "postgres", "postgres", None).await.unwrap();
+    let st = client.prepare("SELECT $1::int4 + 1").await.unwrap();
+    for i in 0..3i32 {
+        let r: i32 = client.query_one(&st, &[&i]).await.unwrap().get(0);
+        assert_eq!(r, i + 1);
+    }
+    let (columns, rows) = console(s.port, "admin", "SHOW PREPARED_STATEMENTS")
+        .await
+        .unwrap();
+    assert_eq!(columns, col::PREPARED_STATEMENTS);
+    let row = rows.iter().find(|r| r[0] == "postgres").expect("pool row");
+    let n = |name: &str| value(&columns, row, name).parse::<u64>().unwrap();
+    assert!(
+        n("client_parses") >= 1 && n("server_parses") >= 1,
+        "{row:?}"
+    );
+    assert!(n("binds") >= 3, "{row:?}");
+
+    let mut listener = RawClient::login(s.port, "postgres", "postgres", &[]).await;
+    listener.query("LISTEN counted").await.unwrap();
+    // The pin is settled just after the client sees its answer: wait for it.
+    let mut seen = None;
+    for _ in 0..250 {
+        let (columns, rows) = console(s.port, "admin", "SHOW PINS").await.unwrap();
+        assert_eq!(columns, col::PINS);
+        let row = rows.iter().find(|r| r[0] == "postgres").cloned();
+        if let Some(r) = row.filter(|r| value(&columns, r, "listen") == "1") {
+            seen = Some((value(&columns, &r, "pinned_now"), r));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (pinned_now, row) = seen.expect("SHOW PINS never counted the LISTEN");
+    assert_eq!(pinned_now, "1", "{row:?}");
+}

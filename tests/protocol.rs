@@ -11,18 +11,18 @@ use common::stack::{Stack, StackConfig};
 use common::wait::wait_until;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 
-fn session_stack() -> Stack {
-    // tokio-postgres prepares named statements, which need session mode until prepared
-    // statements are tracked in transaction mode.
+fn driver_stack() -> Stack {
+    // tokio-postgres prepares named statements: transaction mode renames them per server
+    // connection, and LISTEN pins the server connection to its client.
     Stack::start_with(StackConfig {
-        pool: "pool_mode = \"session\"".into(),
+        pool: "pool_mode = \"transaction\"".into(),
         ..Default::default()
     })
 }
 
 #[tokio::test]
 async fn simple_and_extended_queries_with_parameters() {
-    let stack = session_stack();
+    let stack = driver_stack();
     let (client, _driver) = connect(stack.port, "postgres", "postgres", None)
         .await
         .unwrap();
@@ -53,7 +53,7 @@ async fn simple_and_extended_queries_with_parameters() {
 
 #[tokio::test]
 async fn pipelined_queries_keep_their_order() {
-    let stack = session_stack();
+    let stack = driver_stack();
     let (client, _driver) = connect(stack.port, "postgres", "postgres", None)
         .await
         .unwrap();
@@ -75,7 +75,7 @@ async fn pipelined_queries_keep_their_order() {
 
 #[tokio::test]
 async fn copy_in_and_copy_out_round_trip() {
-    let stack = session_stack();
+    let stack = driver_stack();
     let (client, _driver) = connect(stack.port, "postgres", "postgres", None)
         .await
         .unwrap();
@@ -183,7 +183,7 @@ async fn large_values_stream_both_ways() {
 
 #[tokio::test]
 async fn errors_in_the_middle_leave_the_connection_usable() {
-    let stack = session_stack();
+    let stack = driver_stack();
     let (client, _driver) = connect(stack.port, "postgres", "postgres", None)
         .await
         .unwrap();
@@ -230,7 +230,7 @@ fn notices_reach_psql() {
 
 #[tokio::test]
 async fn notifications_reach_a_listening_session_client() {
-    let stack = session_stack();
+    let stack = driver_stack();
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")

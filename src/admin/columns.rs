@@ -118,3 +118,28 @@ pub const BANS: &[&str] = &[
     "banned_at",
     "remaining_s",
 ];
+
+/// SHOW PREPARED_STATEMENTS (pgcorral's own).
+pub const PREPARED_STATEMENTS: &[&str] = &[
+    "database",
+    "user",
+    "client_parses",
+    "server_parses",
+    "binds",
+    "evictions",
+];
+
+/// SHOW PINS (pgcorral's own): pinned_now, then one count per reason.
+pub const PINS: &[&str] = &[
+    "database",
+    "user",
+    "pinned_now",
+    "listen",
+    "temp_table",
+    "advisory_lock",
+    "hold_cursor",
+    "sql_prepare",
+    "session_auth",
+    "set_config",
+    "load",
+];

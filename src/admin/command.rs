@@ -19,6 +19,10 @@ pub enum ShowWhat {
     Version,
     State,
     Bans,
+    /// Named prepared statement work per pool (transaction pooling).
+    PreparedStatements,
+    /// Server connections pinned to clients by session state, per pool and reason.
+    Pins,
     Help,
 }
 
@@ -37,6 +41,8 @@ impl ShowWhat {
         ("VERSION", ShowWhat::Version),
         ("STATE", ShowWhat::State),
         ("BANS", ShowWhat::Bans),
+        ("PREPARED_STATEMENTS", ShowWhat::PreparedStatements),
+        ("PINS", ShowWhat::Pins),
         ("HELP", ShowWhat::Help),
     ];
 
@@ -93,6 +99,7 @@ impl fmt::Display for AdminParseError {
 /// The lines of `SHOW HELP`.
 pub const HELP: &[&str] = &[
     "SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|STATE|BANS",
+    "SHOW PREPARED_STATEMENTS|PINS",
     "SHOW LISTS|STATS|STATS_TOTALS|STATS_AVERAGES",
     "SET key = arg",
     "RELOAD",

@@ -4,6 +4,7 @@
 
 pub mod exchange;
 pub mod params;
+pub mod pins;
 pub mod prepared;
 pub mod state;
 

@@ -180,15 +180,24 @@ pub fn sync_statement(
     server_now: &ParamSet,
     server_login: &ParamSet,
 ) -> Option<String> {
-    let mut sql = String::new();
+    // set_config reads the value as the server reads a startup or config-file value, so a
+    // list such as search_path `a, b` keeps its meaning (SET ... TO 'a, b' would not).
+    let mut sets = Vec::new();
     for (name, value) in client.iter() {
         if server_now.get(name) != Some(value) {
-            sql.push_str("SET ");
-            push_ident(&mut sql, name);
-            sql.push_str(" TO ");
-            push_literal(&mut sql, value);
-            sql.push(';');
+            let mut call = String::from("set_config(");
+            push_literal(&mut call, name);
+            call.push_str(", ");
+            push_literal(&mut call, value);
+            call.push_str(", false)");
+            sets.push(call);
         }
+    }
+    let mut sql = String::new();
+    if !sets.is_empty() {
+        sql.push_str("SELECT ");
+        sql.push_str(&sets.join(", "));
+        sql.push(';');
     }
     for (name, value) in server_now.iter() {
         if client.get(name).is_none() && server_login.get(name) != Some(value) {
@@ -315,7 +324,7 @@ mod tests {
         let sql = sync_statement(&client, &now, &login).unwrap();
         assert_eq!(
             sql,
-            "SET \"application_name\" TO E'it''s';RESET \"TimeZone\";RESET \"search_path\";"
+            "SELECT set_config(E'application_name', E'it''s', false);RESET \"TimeZone\";RESET \"search_path\";"
         );
         let mut now = now;
         apply_sync(&client, &mut now, &login);

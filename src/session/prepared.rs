@@ -450,6 +450,28 @@ fn close_statement(out: &mut BytesMut, name: &str) {
     out.put_u8(0);
 }
 
+/// Counts of named-statement work, for the admin console and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PreparedCounts {
+    /// Named Parse messages from clients.
+    pub client_parses: u64,
+    /// Parse messages sent to servers (a client's first, or injected before a Bind).
+    pub server_parses: u64,
+    /// Binds of named statements.
+    pub binds: u64,
+    /// Statements closed on a server to make room.
+    pub evictions: u64,
+}
+
+impl PreparedCounts {
+    pub fn add(&mut self, o: &PreparedCounts) {
+        self.client_parses += o.client_parses;
+        self.server_parses += o.server_parses;
+        self.binds += o.binds;
+        self.evictions += o.evictions;
+    }
+}
+
 /// Rewrites client messages that name statements for one server connection.
 pub struct Rewriter<'a> {
     pub registry: &'a StatementRegistry,
@@ -457,6 +479,7 @@ pub struct Rewriter<'a> {
     pub server: &'a mut ServerPrepared,
     /// max_prepared_statements.
     pub cap: usize,
+    pub counts: &'a mut PreparedCounts,
 }
 
 impl Rewriter<'_> {
@@ -480,6 +503,7 @@ impl Rewriter<'_> {
         let (name, spec) = cstr(body).ok_or_else(|| ProtocolError::malformed("Parse"))?;
         let name = utf8(name, "Parse")?;
         let statement = self.registry.intern(spec);
+        self.counts.client_parses += 1;
         // A name the client reuses without Close now means the new statement.
         self.client.insert(name, statement.clone());
         let id = statement.id;
@@ -500,6 +524,7 @@ impl Rewriter<'_> {
     /// Sends the Parse of `statement` (evicting first if the server is full).
     fn prepare(&mut self, statement: &Statement, client_name: Option<&str>, out: &mut BytesMut) {
         if let Some(evicted) = self.server.statements.evict_for(self.cap) {
+            self.counts.evictions += 1;
             close_statement(out, &format!("{NAME_PREFIX}{evicted}"));
             self.server.pipeline.push(Due::Close {
                 reply: Reply::Swallow,
@@ -508,6 +533,7 @@ impl Rewriter<'_> {
             });
         }
         out.extend_from_slice(&statement.parse);
+        self.counts.server_parses += 1;
         self.server.statements.touch(statement.id);
         self.server.pipeline.push(Due::Parse {
             id: Some(statement.id),
@@ -542,6 +568,7 @@ impl Rewriter<'_> {
             out.extend_from_slice(msg);
             return Ok(());
         };
+        self.counts.binds += 1;
         out.put_u8(fe::BIND);
         out.put_u32((4 + portal.len() + 1 + statement.name.len() + 1 + rest.len()) as u32);
         out.put_slice(portal);
@@ -643,6 +670,7 @@ mod tests {
         client: ClientStatements,
         server: ServerPrepared,
         cap: usize,
+        counts: PreparedCounts,
     }
 
     impl World {
@@ -652,6 +680,7 @@ mod tests {
                 client: ClientStatements::default(),
                 server: ServerPrepared::default(),
                 cap,
+                counts: PreparedCounts::default(),
             }
         }
 
@@ -663,6 +692,7 @@ mod tests {
                     client: &mut self.client,
                     server: &mut self.server,
                     cap: self.cap,
+                    counts: &mut self.counts,
                 }
                 .rewrite(m, &mut out)
                 .unwrap();
@@ -735,6 +765,15 @@ mod tests {
         );
         assert_eq!(w.server.statements.len(), 2);
         assert!(!w.server.statements.has(2));
+        assert_eq!(
+            w.counts,
+            PreparedCounts {
+                client_parses: 3,
+                server_parses: 3,
+                binds: 1,
+                evictions: 1
+            }
+        );
         assert_eq!(w.server.pipeline.parse_complete(), Ok(Reply::Forward));
         assert_eq!(w.server.pipeline.parse_complete(), Ok(Reply::Forward));
         assert_eq!(w.server.pipeline.close_complete(), Ok(Reply::Swallow));

@@ -1,5 +1,4 @@
--- Session state outside transactions that pgcorral does not carry between server connections: settings it does not track, SQL PREPARE, temp tables, holdable cursors.
--- known-difference: transaction statement: transaction pooling runs each transaction on any server connection, so session state it does not track is not there for the next one (by design, as in PgBouncer)
+-- Session state outside transactions, in every pool mode: settings (replayed on the next server connection), SQL PREPARE, temp tables and holdable cursors (the server connection stays pinned to the client while they exist).
 SET work_mem = '7MB'
 -- next
 SHOW work_mem
