@@ -1194,7 +1194,12 @@ impl Connected {
             return Ok(());
         };
         let row = match sql {
-            Some(q) => Some(server.query_row(&q).await.map_err(server_failed)?),
+            Some(q) => Some(
+                server
+                    .query_row_keeping(&q, &mut self.out)
+                    .await
+                    .map_err(server_failed)?,
+            ),
             None => None,
         };
         let culprit = self.tracker.culprit.clone().unwrap_or_default();
@@ -1234,7 +1239,8 @@ impl Connected {
             debug!(self.log, "session state released"; "reason" => settled.released.describe(),
                 "still_pinned" => self.tracker.pins.describe());
         }
-        Ok(())
+        // Notifications that arrived during the probe.
+        self.flush_to_client().await
     }
 
     /// Writes the bytes staged for the client by a rewrite.

@@ -283,6 +283,16 @@ impl ServerConn {
     /// Runs a simple query and returns its first row as text (health checks; the connection
     /// must be quiet and its results small).
     pub async fn query_row(&mut self, sql: &str) -> Result<Vec<Option<String>>, ServerError> {
+        self.query_row_keeping(sql, &mut BytesMut::new()).await
+    }
+
+    /// [`Self::query_row`] for a connection a client holds: NotificationResponses that arrive
+    /// meanwhile are appended to `notifications` (whole messages) for the client.
+    pub async fn query_row_keeping(
+        &mut self,
+        sql: &str,
+        notifications: &mut BytesMut,
+    ) -> Result<Vec<Option<String>>, ServerError> {
         let mut out = BytesMut::new();
         builder::query(&mut out, sql);
         self.stream.write_all(&out).await?;
@@ -293,6 +303,11 @@ impl ServerConn {
             match tag {
                 be::DATA_ROW if row.is_none() => row = Some(backend::data_row(&body)?),
                 be::ERROR_RESPONSE => error = Some(backend::error_fields(&body)),
+                be::NOTIFICATION_RESPONSE => {
+                    notifications.extend_from_slice(&[tag]);
+                    notifications.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+                    notifications.extend_from_slice(&body);
+                }
                 be::READY_FOR_QUERY => break,
                 _ => {}
             }
