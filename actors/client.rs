@@ -508,18 +508,10 @@ impl Connected {
                 self.buf.advance(len);
                 received += len;
             } else if !self.out.is_empty() {
-                server
-                    .stream
-                    .write_all(&self.out)
-                    .await
-                    .map_err(|e| ClientError::ServerGone(e.to_string()))?;
+                send_to_server(server, &self.out).await?;
                 self.out.clear();
             } else if scan.forward > 0 {
-                server
-                    .stream
-                    .write_all(&self.buf[..scan.forward])
-                    .await
-                    .map_err(|e| ClientError::ServerGone(e.to_string()))?;
+                send_to_server(server, &self.buf[..scan.forward]).await?;
                 self.buf.advance(scan.forward);
             }
             if received > 0 {
@@ -552,11 +544,7 @@ impl Connected {
             return Ok(());
         }
         if let Some(server) = self.server.as_mut() {
-            server
-                .stream
-                .write_all(&self.out)
-                .await
-                .map_err(|e| ClientError::ServerGone(e.to_string()))?;
+            send_to_server(server, &self.out).await?;
         }
         self.out.clear();
         Ok(())
@@ -1294,6 +1282,15 @@ impl Connected {
             shard.discard(server, true);
         }
     }
+}
+
+/// Writes client bytes (forwarded or rewritten) to the server.
+async fn send_to_server(server: &mut ServerConn, bytes: &[u8]) -> Result<(), ClientError> {
+    server
+        .stream
+        .write_all(bytes)
+        .await
+        .map_err(|e| ClientError::ServerGone(e.to_string()))
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
