@@ -16,7 +16,7 @@ use slog::{info, warn, Logger};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::balancer::UnbanServer;
+use crate::balancer::{BanServer, UnbanServer};
 use crate::error::ClientError;
 use crate::framed::read_frame;
 use crate::server_state::BanReason;
@@ -132,7 +132,15 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
         AdminCommand::Ban { server, seconds } => match find_server(shared, &server) {
             Some(state) => {
                 let ban_time = Duration::from_secs(seconds.unwrap_or(60));
-                shared.ban(&state, BanReason::Admin(user.name.clone()), ban_time);
+                // Answer once the ban is in place, so a SHOW BANS that follows sees it.
+                if let Some(b) = shared.balancer.get() {
+                    let ban = BanServer {
+                        server: state,
+                        reason: BanReason::Admin(user.name.clone()),
+                        ban_time,
+                    };
+                    let _ = b.send(ban).await;
+                }
                 builder::command_complete(out, "BAN");
             }
             None => unknown_server(out, &server),
@@ -140,7 +148,7 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
         AdminCommand::Unban { server } => match find_server(shared, &server) {
             Some(state) => {
                 if let Some(b) = shared.balancer.get() {
-                    b.do_send(UnbanServer { server: state });
+                    let _ = b.send(UnbanServer { server: state }).await;
                 }
                 builder::command_complete(out, "UNBAN");
             }

@@ -406,7 +406,9 @@ impl Connected {
                         let sql = query_text(&self.buf[..len]);
                         let local = match parse_extension(sql) {
                             Some(ext) => Some(Some(ext)),
-                            None => (self.track_prepared && is_deallocate_all(sql)).then_some(None),
+                            // SQL-level PREPAREs on the server: DEALLOCATE ALL must reach it.
+                            None => (self.deallocates_locally() && is_deallocate_all(sql))
+                                .then_some(None),
                         };
                         if let Some(ext) = local {
                             if self.server.as_ref().is_some_and(|s| !s.exchange.is_quiet()) {
@@ -431,6 +433,7 @@ impl Connected {
                     r => r?,
                 }
             }
+            let dealloc_local = self.deallocates_locally();
             let Some(server) = self.server.as_mut() else {
                 return Ok(());
             };
@@ -454,7 +457,7 @@ impl Connected {
                 },
                 |tag, msg| {
                     if tag == fe::TERMINATE
-                        || (tag == fe::QUERY && answers_locally(query_text(msg), track))
+                        || (tag == fe::QUERY && answers_locally(query_text(msg), dealloc_local))
                     {
                         return Verdict::StopBefore;
                     }
@@ -536,6 +539,12 @@ impl Connected {
                 return Ok(());
             }
         }
+    }
+
+    /// DEALLOCATE ALL is answered for the client's own named statements, unless SQL-level
+    /// PREPAREs are on its server (then the server must run it).
+    fn deallocates_locally(&self) -> bool {
+        self.track_prepared && !self.tracker.pins.contains(PinReason::SqlPrepare)
     }
 
     /// Writes the bytes staged for the server by a rewrite.
@@ -1330,10 +1339,10 @@ fn server_failed(e: ServerError) -> ClientError {
     }
 }
 
-/// Queries pgcorral answers itself: its SQL extensions, and (when it tracks named statements)
-/// `DEALLOCATE ALL`.
-fn answers_locally(sql: &str, track_prepared: bool) -> bool {
-    parse_extension(sql).is_some() || (track_prepared && is_deallocate_all(sql))
+/// Queries pgcorral answers itself: its SQL extensions, and (when it tracks named statements
+/// and `deallocate_all` says so) `DEALLOCATE ALL`.
+fn answers_locally(sql: &str, deallocate_all: bool) -> bool {
+    parse_extension(sql).is_some() || (deallocate_all && is_deallocate_all(sql))
 }
 
 /// The SQL text of a whole Query message (header included); empty if malformed.

@@ -300,5 +300,9 @@ async fn sql_prepare_execute_deallocate_pass_through() {
     c.query("DEALLOCATE q").await.unwrap();
     let e = c.query("EXECUTE q(1)").await.unwrap_err();
     assert_eq!(e[&b'C'], "26000");
+    // DEALLOCATE ALL reaches the server while SQL-level statements are there.
+    c.query("PREPARE r AS SELECT 1").await.unwrap();
     c.query("DEALLOCATE ALL").await.unwrap();
+    let e = c.query("EXECUTE r").await.unwrap_err();
+    assert_eq!(e[&b'C'], "26000");
 }
