@@ -964,6 +964,11 @@ impl Connected {
         };
         let track = self.track_prepared;
         loop {
+            // Names whose Parse failed are forgotten only now: an error the previous scan
+            // stopped at may still have named them.
+            for (name, id) in server.prepared.pipeline.failed_client_names.drain(..) {
+                self.statements.forget(&name, id);
+            }
             let timed_out = self.timed_out;
             let settings = &mut self.settings;
             let ServerConn {
@@ -1075,9 +1080,6 @@ impl Connected {
             if let Some(e) = bad {
                 return Err(ClientError::ServerGone(e));
             }
-            for (name, id) in prepared.pipeline.failed_client_names.drain(..) {
-                self.statements.forget(&name, id);
-            }
             if deallocated {
                 self.statements.clear();
             }
@@ -1141,6 +1143,9 @@ impl Connected {
                 &format!("canceling statement due to query_timeout ({t:?})"),
             );
             self.timed_out = false;
+        }
+        for (name, id) in server.prepared.pipeline.failed_client_names.drain(..) {
+            self.statements.forget(&name, id);
         }
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;

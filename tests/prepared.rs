@@ -179,17 +179,27 @@ mod wire {
 }
 
 /// Sends `messages` in one write and returns the tags of the replies through the
-/// ReadyForQuery that answers the last Sync (`syncs` of them), with error codes.
-async fn exchange(c: &mut RawClient, messages: &[Vec<u8>], syncs: usize) -> Vec<String> {
+/// ReadyForQuery that answers the last Sync (`syncs` of them), with error codes, and the
+/// errors' messages.
+async fn exchange(
+    c: &mut RawClient,
+    messages: &[Vec<u8>],
+    syncs: usize,
+) -> (Vec<String>, Vec<String>) {
     c.send(&messages.concat()).await;
     let mut seen = Vec::new();
+    let mut errors = Vec::new();
     let mut readies = 0;
     while readies < syncs {
         let (tag, body) = read_message(&mut c.stream, Duration::from_secs(20))
             .await
             .expect("a reply before the deadline");
         match tag {
-            b'E' => seen.push(format!("E{}", error_fields(&body)[&b'C'])),
+            b'E' => {
+                let f = error_fields(&body);
+                seen.push(format!("E{}", f[&b'C']));
+                errors.push(f[&b'M'].clone());
+            }
             b'Z' => {
                 readies += 1;
                 seen.push(format!("Z{}", body[0] as char));
@@ -197,7 +207,7 @@ async fn exchange(c: &mut RawClient, messages: &[Vec<u8>], syncs: usize) -> Vec<
             t => seen.push((t as char).to_string()),
         }
     }
-    seen
+    (seen, errors)
 }
 
 #[tokio::test]
@@ -224,7 +234,8 @@ async fn replies_keep_their_order_through_renaming_injection_and_errors() {
         ],
         1,
     )
-    .await;
+    .await
+    .0;
     assert_eq!(
         got,
         ["1", "1", "t", "T", "2", "D", "C", "2", "D", "C", "3", "2", "D", "C", "ZI"]
@@ -236,12 +247,12 @@ async fn replies_keep_their_order_through_renaming_injection_and_errors() {
         &[parse("mine", "SELECT 1"), bind("mine"), execute(), sync()],
         1,
     )
-    .await;
+    .await
+    .0;
     assert_eq!(got, ["1", "2", "D", "C", "ZI"]);
     // An error mid-pipeline: the rest up to Sync is skipped, and a failed Parse leaves no
-    // statement behind. (A Bind pipelined behind the failed Parse, before its error came
-    // back, names the server-side statement in its 26000 message.)
-    let got = exchange(
+    // statement behind (the next Bind fails with 26000 naming the client's statement).
+    let (got, errors) = exchange(
         &mut a,
         &[
             parse("bad", "SELEC 1"),
@@ -264,8 +275,12 @@ async fn replies_keep_their_order_through_renaming_injection_and_errors() {
         got,
         ["E42601", "ZI", "E26000", "ZI", "1", "2", "D", "C", "E26000", "ZI"]
     );
+    assert_eq!(errors[1], "prepared statement \"bad\" does not exist");
+    assert_eq!(errors[2], "prepared statement \"s2\" does not exist");
     // s1 still works for a, after b's use of the same server statement.
-    let got = exchange(&mut a, &[bind("s1"), execute(), sync()], 1).await;
+    let got = exchange(&mut a, &[bind("s1"), execute(), sync()], 1)
+        .await
+        .0;
     assert_eq!(got, ["2", "D", "C", "ZI"]);
 }
 

@@ -101,7 +101,13 @@ impl StatementRegistry {
 #[derive(Debug, Default)]
 pub struct ClientStatements {
     map: HashMap<Box<str>, Arc<Statement>, ahash::RandomState>,
+    /// The last few names dropped or redefined, with their statement: an error for a
+    /// request sent before that still names the statement as the client knew it.
+    recent: VecDeque<(Box<str>, u64)>,
 }
+
+/// How many dropped names [`ClientStatements`] remembers for error messages.
+const RECENT_NAMES: usize = 16;
 
 impl ClientStatements {
     pub fn get(&self, name: &str) -> Option<&Arc<Statement>> {
@@ -109,26 +115,44 @@ impl ClientStatements {
     }
 
     pub fn insert(&mut self, name: &str, statement: Arc<Statement>) {
-        self.map.insert(name.into(), statement);
+        if let Some(old) = self.map.insert(name.into(), statement) {
+            self.retire(name, old.id);
+        }
+    }
+
+    fn retire(&mut self, name: &str, id: u64) {
+        if self.recent.len() == RECENT_NAMES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((name.into(), id));
     }
 
     /// Forgets `name` if it still means statement `id`.
     pub fn forget(&mut self, name: &str, id: u64) {
         if self.map.get(name).is_some_and(|s| s.id == id) {
-            self.map.remove(name);
+            self.remove(name);
         }
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.map.remove(name);
+        if let Some(old) = self.map.remove(name) {
+            self.retire(name, old.id);
+        }
     }
 
-    /// The client's name for statement `id`, if it has one.
+    /// The client's name for statement `id`: a current one, else one dropped lately.
     pub fn name_of(&self, id: u64) -> Option<&str> {
         self.map
             .iter()
             .find(|(_, s)| s.id == id)
             .map(|(name, _)| &**name)
+            .or_else(|| {
+                self.recent
+                    .iter()
+                    .rev()
+                    .find(|(_, i)| *i == id)
+                    .map(|(name, _)| &**name)
+            })
     }
 
     pub fn clear(&mut self) {
