@@ -18,7 +18,7 @@ use pgcorral::protocol::scanner::Verdict;
 use pgcorral::protocol::tag::{backend as be, frontend as fe};
 use pgcorral::protocol::{builder, Scanner, HEADER_LEN};
 use pgcorral::route::{parse_extension, Extension, RoleSetting, ShardSetting};
-use pgcorral::session::params::{is_tracked_reported, ParamSet};
+use pgcorral::session::params::{is_tracked_reported, ClientSettings};
 use pgcorral::session::pins::SessionTracker;
 use pgcorral::session::prepared::{
     is_deallocate_all, mentions_pooler_name, names_statement, rename_in_error, ClientStatements,
@@ -112,7 +112,9 @@ impl Session {
     async fn run(mut self) {
         let _count = ClientCount(self.worker.clone());
         let general = self.worker.shared.general();
-        let work = login(&mut self.stream, &mut self.buf, &self.worker);
+        // Rarely taken or short-lived branches are boxed: an idle client's future is only as
+        // large as the biggest state it can be in, and a boxed branch costs no space there.
+        let work = Box::pin(login(&mut self.stream, &mut self.buf, &self.worker));
         let outcome = match general.client_login_timeout {
             Some(t) => tokio::time::timeout(t, work)
                 .await
@@ -124,21 +126,21 @@ impl Session {
                 let mut conn = Connected::new(self, l);
                 info!(conn.log, "client logged in");
                 let result = conn.serve().await;
-                conn.finish(result).await;
+                Box::pin(conn.finish(result)).await;
             }
             Ok(LoginOutcome::CancelHandled) => {}
             Ok(LoginOutcome::Admin(user)) => {
                 info!(self.log, "admin console login"; "user" => &user.name, "admin" => user.admin);
                 let shared = self.worker.shared.clone();
                 let shutdown = self.worker.shutdown.clone();
-                let served = admin::serve(
+                let served = Box::pin(admin::serve(
                     &mut self.stream,
                     &mut self.buf,
                     &shared,
                     user,
                     &self.log,
                     &shutdown,
-                );
+                ));
                 if let Err(e) = served.await {
                     tell(&mut self.stream, &e).await;
                 }
@@ -177,7 +179,7 @@ struct Connected {
     /// Message boundaries in the client-to-server direction.
     scanner: Scanner,
     /// Settings the client expects on every server connection.
-    settings: ParamSet,
+    settings: ClientSettings,
     /// What the admin console shows of this client.
     info: Rc<ClientInfo>,
     _registered: Registered,
@@ -209,8 +211,6 @@ struct Connected {
     auto: bool,
     /// Session state this client leaves on its server connection (not in session mode).
     tracker: SessionTracker,
-    /// The settings the client logged in with (what RESET ALL returns to).
-    startup_settings: ParamSet,
     key: CancelKey,
     worker: Rc<Worker>,
     log: Logger,
@@ -268,11 +268,10 @@ impl Connected {
             stream: s.stream,
             buf: s.buf,
             scanner: Scanner::new(s.worker.shared.max_message_size()),
-            settings: l.params.settings.clone(),
+            settings: ClientSettings::new(l.params.settings),
             mode,
             auto,
             tracker: SessionTracker::default(),
-            startup_settings: l.params.settings,
             role: l.shards.clusters[0].default_role,
             shards: l.shards,
             shard: 0,
@@ -323,6 +322,9 @@ impl Connected {
     async fn wait_idle_client(&mut self) -> Result<bool, ClientError> {
         if self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
+        }
+        if self.out.capacity() > 0 {
+            self.out = BytesMut::new();
         }
         let idle = self.cluster().settings().client_idle_timeout;
         tokio::select! {
@@ -416,8 +418,8 @@ impl Connected {
                                 return self.flush_out().await;
                             }
                             match ext {
-                                Some(ext) => self.answer_extension(ext, len).await?,
-                                None => self.answer_deallocate_all(len).await?,
+                                Some(ext) => Box::pin(self.answer_extension(ext, len)).await?,
+                                None => Box::pin(self.answer_deallocate_all(len)).await?,
                             }
                             continue;
                         }
@@ -425,9 +427,9 @@ impl Connected {
                 }
             }
             if self.server.is_none() {
-                match self.attach().await {
+                match Box::pin(self.attach()).await {
                     Err(ClientError::Shard(e)) => {
-                        self.reject_request(&e).await?;
+                        Box::pin(self.reject_request(&e)).await?;
                         continue;
                     }
                     r => r?,
@@ -766,7 +768,7 @@ impl Connected {
         };
         let shard = self.cluster().members[member].shard.clone();
         let before = server.params.clone();
-        if let Err(e) = server.sync_params(&self.settings).await {
+        if let Err(e) = server.sync_params(self.settings.params()).await {
             let broken = !matches!(e, ServerError::Query(_));
             shard.discard(server, broken);
             return Err(match e {
@@ -926,7 +928,7 @@ impl Connected {
                 }
                 Ok(())
             }
-            _ = sleep_opt(deadline) => self.timer_fired(timer).await,
+            _ = sleep_opt(deadline) => Box::pin(self.timer_fired(timer)).await,
             // A session-mode client between transactions leaves at shutdown like an idle one.
             _ = self.worker.shutdown.notified(), if idle => Err(ClientError::ShuttingDown),
             _ = self.info.kill.notified() => Err(ClientError::Killed),
@@ -1173,7 +1175,7 @@ impl Connected {
         }
         self.timed_out = false;
         if idle && self.tracker.needs_probe() {
-            self.settle_session_state().await?;
+            Box::pin(self.settle_session_state()).await?;
         }
         match self.mode {
             PoolMode::Transaction | PoolMode::Statement
@@ -1208,7 +1210,7 @@ impl Connected {
         let settled = self.tracker.settle(row.as_deref());
         self.info.pinned.set(!self.tracker.pins.is_empty());
         if std::mem::take(&mut self.tracker.reset_all) {
-            self.settings = self.startup_settings.clone();
+            self.settings.reset_to_startup();
             server.params = (*server.login_params).clone();
         }
         for (name, value) in &settled.settings {
@@ -1218,7 +1220,7 @@ impl Connected {
             }
         }
         server
-            .sync_params(&self.settings)
+            .sync_params(self.settings.params())
             .await
             .map_err(server_failed)?;
         let traffic = &self.shards.clusters[self.shard].members[self.member]

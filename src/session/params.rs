@@ -75,6 +75,51 @@ impl ParamSet {
     }
 }
 
+/// The settings a client expects on every server connection it uses, and the ones it logged
+/// in with (what RESET ALL returns to), kept only once they differ: most clients never change
+/// a setting, and an idle client should cost as little memory as possible.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    now: ParamSet,
+    startup: Option<Box<ParamSet>>,
+}
+
+impl ClientSettings {
+    pub fn new(startup: ParamSet) -> Self {
+        ClientSettings {
+            now: startup,
+            startup: None,
+        }
+    }
+
+    /// The settings as they are now.
+    pub fn params(&self) -> &ParamSet {
+        &self.now
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.now.get(name)
+    }
+
+    /// Changes a setting (the startup settings are kept aside on the first change).
+    pub fn set(&mut self, name: &str, value: &str) {
+        if self.now.get(name) == Some(value) {
+            return;
+        }
+        if self.startup.is_none() {
+            self.startup = Some(Box::new(self.now.clone()));
+        }
+        self.now.set(name, value);
+    }
+
+    /// Back to the settings the client logged in with (RESET ALL, DISCARD ALL).
+    pub fn reset_to_startup(&mut self) {
+        if let Some(startup) = self.startup.take() {
+            self.now = *startup;
+        }
+    }
+}
+
 /// Is `name` a reported parameter whose value follows the client?
 pub fn is_tracked_reported(name: &str) -> bool {
     TRACKED_REPORTED
@@ -256,6 +301,24 @@ fn push_literal(sql: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_settings_keep_the_startup_ones_aside_only_after_a_change() {
+        let mut startup = ParamSet::new();
+        startup.set("application_name", "app");
+        let mut s = ClientSettings::new(startup.clone());
+        s.set("application_name", "app");
+        assert_eq!(
+            s,
+            ClientSettings::new(startup.clone()),
+            "no change, nothing kept"
+        );
+        s.set("application_name", "other");
+        s.set("statement_timeout", "5s");
+        assert_eq!(s.get("statement_timeout"), Some("5s"));
+        s.reset_to_startup();
+        assert_eq!(s.params(), &startup);
+    }
 
     fn set(pairs: &[(&str, &str)]) -> ParamSet {
         let mut p = ParamSet::new();
