@@ -236,7 +236,6 @@ impl Connected {
             PoolMode::Auto => PoolMode::Transaction,
             m => m,
         };
-        let prepared_cap = settings.max_prepared_statements;
         let now = std::time::SystemTime::now();
         let info = Rc::new(ClientInfo {
             id: s.id,
@@ -261,7 +260,7 @@ impl Connected {
             kill: tokio::sync::Notify::new(),
         });
         let registered = s.worker.register_client(info.clone());
-        Connected {
+        let mut conn = Connected {
             info,
             _registered: registered,
             xact_started: None,
@@ -278,8 +277,8 @@ impl Connected {
             member: 0,
             shard_setting: None,
             statements: ClientStatements::default(),
-            track_prepared: mode != PoolMode::Session && prepared_cap > 0,
-            prepared_cap,
+            track_prepared: false,
+            prepared_cap: 0,
             out: BytesMut::new(),
             key: l.key,
             worker: s.worker,
@@ -289,7 +288,9 @@ impl Connected {
             quiet_since: None,
             timed_out: false,
             terminated: false,
-        }
+        };
+        conn.refresh_prepared_settings();
+        conn
     }
 
     /// The main loop: returns Ok when the client leaves, Err when the connection must end
@@ -427,7 +428,7 @@ impl Connected {
                 }
             }
             if self.server.is_none() {
-                match Box::pin(self.attach()).await {
+                match self.attach().await {
                     Err(ClientError::Shard(e)) => {
                         Box::pin(self.reject_request(&e)).await?;
                         continue;
@@ -486,6 +487,9 @@ impl Connected {
                     Verdict::Forward
                 },
             )?;
+            let traffic = &self.shards.clusters[self.shard].members[self.member]
+                .shard
+                .traffic;
             let mut received = scan.forward;
             if rewrite || !self.out.is_empty() {
                 self.out.extend_from_slice(&self.buf[..scan.forward]);
@@ -496,9 +500,6 @@ impl Connected {
                 // the rest, in one write.
                 let len = checked_total_len(&self.buf, self.scanner.max_len())?;
                 let tag = self.buf[0];
-                let traffic = &self.shards.clusters[self.shard].members[self.member]
-                    .shard
-                    .traffic;
                 let mut counts = traffic.prepared.get();
                 Rewriter {
                     registry,
@@ -520,9 +521,6 @@ impl Connected {
                 self.buf.advance(scan.forward);
             }
             if received > 0 {
-                let traffic = &self.shards.clusters[self.shard].members[self.member]
-                    .shard
-                    .traffic;
                 Traffic::add(&traffic.bytes_received, received as u64);
             }
             if was_quiet && !server.exchange.is_quiet() {
@@ -727,7 +725,7 @@ impl Connected {
         let started = Instant::now();
         let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
-        let (member, mut server) = loop {
+        let (member, server) = loop {
             let Some(i) = self.cluster().choose(want, &tried) else {
                 let waited = started.elapsed();
                 if self.cluster().worth_waiting(want) && wait.is_none_or(|w| waited < w) {
@@ -767,16 +765,22 @@ impl Connected {
             }
         };
         let shard = self.cluster().members[member].shard.clone();
-        let before = server.params.clone();
-        if let Err(e) = server.sync_params(self.settings.params()).await {
-            let broken = !matches!(e, ServerError::Query(_));
-            shard.discard(server, broken);
-            return Err(match e {
-                ServerError::Query(f) => ClientError::ServerRejected(f),
-                e => ClientError::ServerGone(e.to_string()),
-            });
-        }
-        if server.params != before {
+        // Held by `self` from here on, so no await below keeps a ServerConn in this future.
+        self.member = member;
+        let server = self.server.insert(server);
+        let synced = match server.sync_params(self.settings.params()).await {
+            Ok(synced) => synced,
+            Err(e) => {
+                if let Some(server) = self.server.take() {
+                    shard.discard(server, !matches!(e, ServerError::Query(_)));
+                }
+                return Err(server_failed(e));
+            }
+        };
+        let Some(server) = self.server.as_ref() else {
+            return Ok(());
+        };
+        if synced {
             // Adopt the server's spelling of what the client asked for (DateStyle "iso" is
             // reported as "ISO, MDY"), so the next comparison matches.
             for (name, value) in server.params.iter() {
@@ -808,11 +812,15 @@ impl Connected {
             pid: server.key.0,
             created: server.created,
         }));
-        self.member = member;
+        self.refresh_prepared_settings();
+        Ok(())
+    }
+
+    /// Whether named statements are renamed per server connection (transaction, statement
+    /// and auto mode, with max_prepared_statements > 0), read from the pool's settings.
+    fn refresh_prepared_settings(&mut self) {
         self.prepared_cap = self.cluster().settings().max_prepared_statements;
         self.track_prepared = self.mode != PoolMode::Session && self.prepared_cap > 0;
-        self.server = Some(server);
-        Ok(())
     }
 
     /// While the client's database is paused (PAUSE, SIGUSR1), new transactions wait.
@@ -1066,11 +1074,7 @@ impl Connected {
                         }
                     }
                     be::COMMAND_COMPLETE if track => {
-                        let t = backend::command_tag(msg);
-                        if t == b"DISCARD ALL" || t == b"DEALLOCATE ALL" {
-                            prepared.statements.clear();
-                            deallocated = true;
-                        }
+                        deallocated |= prepared.command_complete(backend::command_tag(msg));
                         Verdict::Forward
                     }
                     _ => {

@@ -81,9 +81,7 @@ impl Traffic {
 
     /// Counts a server connection pinned for `reason`.
     pub fn pinned(&self, reason: PinReason) {
-        if let Some(i) = PinReason::ALL.iter().position(|&r| r == reason) {
-            Traffic::add(&self.pins[i], 1);
-        }
+        Traffic::add(&self.pins[reason.index()], 1);
     }
 
     /// Counts an error by its SQLSTATE class (first two characters).

@@ -82,17 +82,13 @@ async fn repair(server: &mut ServerConn, reset: Option<&str>) -> Result<(), Serv
     }
     if !server.prepared.pipeline.is_empty() {
         // Replies about prepared statements were drained unread: which ones the server has
-        // is unknown, so it has none.
+        // is unknown, so it is made to have none (drain sees DEALLOCATE ALL complete).
+        server.prepared.pipeline.clear();
         server.run_quiet("DEALLOCATE ALL").await?;
-        server.prepared = Default::default();
     }
     if let Some(q) = reset {
         server.run_quiet(q).await?;
         server.params = (*server.login_params).clone();
-        let q = q.to_ascii_uppercase();
-        if q.contains("DISCARD ALL") || q.contains("DEALLOCATE ALL") {
-            server.prepared = Default::default();
-        }
     }
     if server.exchange.is_idle() {
         Ok(())

@@ -347,6 +347,7 @@ impl ServerConn {
             scanner,
             exchange,
             params,
+            prepared,
             ..
         } = self;
         let mut bad = None;
@@ -355,7 +356,10 @@ impl ServerConn {
             |t| {
                 matches!(
                     t,
-                    be::READY_FOR_QUERY | be::PARAMETER_STATUS | be::ERROR_RESPONSE
+                    be::READY_FOR_QUERY
+                        | be::PARAMETER_STATUS
+                        | be::ERROR_RESPONSE
+                        | be::COMMAND_COMPLETE
                 )
             },
             |tag, msg| {
@@ -364,10 +368,17 @@ impl ServerConn {
                         Ok(s) => exchange.backend(tag, Some(s)),
                         Err(e) => bad = Some(e),
                     },
+                    // As on the data path: only settings that follow clients are recorded.
                     be::PARAMETER_STATUS => {
                         if let Ok((n, v)) = backend::parameter_status(&msg[5..]) {
-                            params.set(n, v);
+                            if params::is_tracked_reported(n) {
+                                params.set(n, v);
+                            }
                         }
+                    }
+                    // A reset (DISCARD ALL) or DEALLOCATE ALL drops the prepared statements.
+                    be::COMMAND_COMPLETE => {
+                        prepared.command_complete(backend::command_tag(msg));
                     }
                     be::ERROR_RESPONSE => {
                         if first_error.is_none() {
@@ -400,13 +411,22 @@ impl ServerConn {
         )
     }
 
-    /// Makes this connection's settings what `client` expects (None needed: no round trip).
-    /// ParameterStatus replies update `self.params`; the caller copies tracked ones back.
-    pub async fn sync_params(&mut self, client: &ParamSet) -> Result<(), ServerError> {
+    /// Makes this connection's settings what `client` expects; true when that took a
+    /// statement (none needed: no round trip). ParameterStatus replies update `self.params`;
+    /// the caller copies tracked ones back.
+    pub async fn sync_params(&mut self, client: &ParamSet) -> Result<bool, ServerError> {
+        // Nothing is allocated when the settings already match (the common case).
         let Some(sql) = params::sync_statement(client, &self.params, &self.login_params) else {
-            return Ok(());
+            return Ok(false);
         };
-        self.run_quiet(&sql).await?;
+        // Boxed: the round trip is rare, and a client's future would otherwise carry its
+        // state for the client's whole life.
+        Box::pin(self.run_sync(&sql, client)).await?;
+        Ok(true)
+    }
+
+    async fn run_sync(&mut self, sql: &str, client: &ParamSet) -> Result<(), ServerError> {
+        self.run_quiet(sql).await?;
         let login = self.login_params.clone();
         params::apply_sync(client, &mut self.params, &login);
         Ok(())

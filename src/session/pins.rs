@@ -15,7 +15,7 @@ pub struct PinSet(u16);
 
 impl PinSet {
     fn bit(r: PinReason) -> u16 {
-        1 << PinReason::ALL.iter().position(|&x| x == r).unwrap_or(0)
+        1 << r.index()
     }
 
     pub fn contains(self, r: PinReason) -> bool {
@@ -162,6 +162,14 @@ impl SessionTracker {
         }
     }
 
+    /// The reasons the probe asks about, in its column order: those held or touched.
+    fn probed(&self) -> Vec<PinReason> {
+        PROBED
+            .into_iter()
+            .filter(|&r| self.touched.contains(r) || self.pins.contains(r))
+            .collect()
+    }
+
     /// Something must be asked of the server before the connection may be given back.
     pub fn needs_probe(&self) -> bool {
         !self.touched.is_empty() || !self.settings.is_empty() || self.reset_all
@@ -170,10 +178,7 @@ impl SessionTracker {
     /// The probe: a single-row query, or None if only set_config/LOAD were noted (their
     /// pins need no probe) and no setting changed.
     pub fn probe_sql(&self, user: &str) -> Option<String> {
-        let reasons: Vec<PinReason> = PROBED
-            .into_iter()
-            .filter(|&r| self.touched.contains(r) || self.pins.contains(r))
-            .collect();
+        let reasons = self.probed();
         let mut columns: Vec<String> = reasons.iter().map(|&r| probe_expr(r, user)).collect();
         for name in &self.settings {
             columns.push(format!("current_setting({}, true)", literal(name)));
@@ -189,10 +194,7 @@ impl SessionTracker {
         let before = self.pins;
         let mut settled = Settled::default();
         if let Some(row) = row {
-            let reasons: Vec<PinReason> = PROBED
-                .into_iter()
-                .filter(|&r| self.touched.contains(r) || self.pins.contains(r))
-                .collect();
+            let reasons = self.probed();
             for (i, r) in reasons.iter().enumerate() {
                 match row.get(i).cloned().flatten().as_deref() {
                     Some("t") => self.pins.insert(*r),
@@ -241,6 +243,16 @@ mod tests {
 
     fn f() -> Option<String> {
         Some("f".into())
+    }
+
+    #[test]
+    fn every_reason_has_its_own_bit() {
+        for (i, r) in PinReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            let mut set = PinSet::default();
+            set.insert(*r);
+            assert_eq!(set.iter().collect::<Vec<_>>(), [*r]);
+        }
     }
 
     #[test]

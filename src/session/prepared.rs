@@ -86,15 +86,6 @@ impl StatementRegistry {
         map.insert(spec.into(), statement.clone());
         statement
     }
-
-    /// Distinct statements known.
-    pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A client's named statements: its name to the shared statement.
@@ -205,12 +196,9 @@ impl ServerStatements {
         self.used.clear();
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.used.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.used.is_empty()
     }
 }
 
@@ -368,6 +356,18 @@ pub struct ServerPrepared {
     /// The server said "cached plan must not change result type": a statement it has is
     /// stale, so the connection is closed when its transaction ends.
     pub stale: bool,
+}
+
+impl ServerPrepared {
+    /// The server completed a command with tag `tag`: after `DISCARD ALL` or
+    /// `DEALLOCATE ALL` it has no prepared statements left. Returns whether that happened.
+    pub fn command_complete(&mut self, tag: &[u8]) -> bool {
+        let gone = tag == b"DISCARD ALL" || tag == b"DEALLOCATE ALL";
+        if gone {
+            self.statements.clear();
+        }
+        gone
+    }
 }
 
 /// Is this whole client message one that names a statement (and so may need rewriting)?

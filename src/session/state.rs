@@ -33,6 +33,11 @@ pub enum PinReason {
 }
 
 impl PinReason {
+    /// Its place in [`PinReason::ALL`] (for per-reason counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Every reason, in declaration order.
     pub const ALL: [PinReason; 8] = [
         PinReason::Listen,

@@ -21,13 +21,10 @@ Exits 0 after printing a summary; on any failure prints what went wrong (with a 
 distinct error) and exits 1.
 """
 
-import argparse
 import asyncio
-import collections
 import datetime
 import decimal
 import json
-import re
 import sys
 import time
 import traceback
@@ -35,31 +32,15 @@ import uuid
 
 import asyncpg
 
+from driver_checks import CheckFailed, check, check_server_connections, parse_args, report_failures
+
 TABLE = "drv_asyncpg_items"
 COLUMNS = ["worker", "i", "kind", "payload", "amount"]
 UTC = datetime.timezone.utc
 
 
-class CheckFailed(Exception):
-    """A result that differs from what PostgreSQL must have answered."""
-
-
 class RollMeBack(Exception):
     """Raised inside a transaction block to roll it back."""
-
-
-def check(what, got, want):
-    if got != want:
-        raise CheckFailed(f"{what}: got {got!r}, want {want!r}")
-
-
-def error_key(e):
-    """What groups equal failures of different connections: the exception type and the first line
-    of its message, with the numbers of driver statement names (_pg3_12, __asyncpg_stmt_1f__)
-    replaced by N."""
-    first = (str(e).splitlines() or [""])[0]
-    first = re.sub(r"(_pg3_|__asyncpg_stmt_)[0-9a-f]+", r"\1N", first)
-    return f"{type(e).__module__}.{type(e).__name__}: {first}"
 
 
 async def connect(args, name):
@@ -339,31 +320,12 @@ async def amain(args):
 
     failed = [(wk, r) for wk, r in zip(workers, results) if isinstance(r, BaseException)]
     if failed:
-        by_message = collections.OrderedDict()
-        for wk, e in failed:
-            msg = error_key(e)
-            by_message.setdefault(msg, []).append((wk, e))
-        print(f"FAILED: {len(failed)} of {len(workers)} connections failed", file=sys.stderr)
-        for msg, items in by_message.items():
-            where = ", ".join(f"worker {wk.wid} at {wk.at}" for wk, _ in items)
-            print(f"\n--- {len(items)} connection(s) ({where}): {msg}", file=sys.stderr)
-            e = items[0][1]
-            if getattr(e, "sqlstate", None):
-                print(f"sqlstate: {e.sqlstate}", file=sys.stderr)
-            traceback.print_exception(e, file=sys.stderr)
+        report_failures(failed, len(workers))
         return 1
 
     try:
         await final_check(args)
-        all_pids = set().union(*(wk.pids for wk in workers))
-        if args.mode == "session":
-            for wk in workers:
-                if len(wk.pids) != 1:
-                    raise CheckFailed(f"session mode: connection {wk.wid} saw backend pids {sorted(wk.pids)}")
-        if len(all_pids) > args.pool_size:
-            raise CheckFailed(
-                f"{len(all_pids)} distinct server connections (backend pids) seen, pool_size is {args.pool_size}"
-            )
+        all_pids = check_server_connections(args, workers)
     except Exception as e:  # noqa: BLE001 - reported
         print(f"FAILED final check: {type(e).__name__}: {e}", file=sys.stderr)
         traceback.print_exc()
@@ -379,13 +341,7 @@ async def amain(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--mode", choices=["session", "transaction"], required=True)
-    p.add_argument("--pool-size", type=int, required=True)
-    p.add_argument("--connections", type=int, default=8)
-    p.add_argument("--iterations", type=int, default=200)
-    args = p.parse_args()
+    args = parse_args(__doc__)
     sys.exit(asyncio.run(amain(args)))
 
 

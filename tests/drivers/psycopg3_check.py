@@ -21,11 +21,8 @@ Exits 0 after printing a summary; on any failure prints what went wrong (with a 
 distinct error) and exits 1.
 """
 
-import argparse
-import collections
 import datetime
 import decimal
-import re
 import sys
 import threading
 import time
@@ -34,26 +31,10 @@ import traceback
 import psycopg
 from psycopg.types.json import Jsonb
 
+from driver_checks import CheckFailed, check, check_server_connections, parse_args, report_failures
+
 TABLE = "drv_psycopg_items"
 UTC = datetime.timezone.utc
-
-
-class CheckFailed(Exception):
-    """A result that differs from what PostgreSQL must have answered."""
-
-
-def check(what, got, want):
-    if got != want:
-        raise CheckFailed(f"{what}: got {got!r}, want {want!r}")
-
-
-def error_key(e):
-    """What groups equal failures of different connections: the exception type and the first line
-    of its message, with the numbers of driver statement names (_pg3_12, __asyncpg_stmt_1f__)
-    replaced by N."""
-    first = (str(e).splitlines() or [""])[0]
-    first = re.sub(r"(_pg3_|__asyncpg_stmt_)[0-9a-f]+", r"\1N", first)
-    return f"{type(e).__module__}.{type(e).__name__}: {first}"
 
 
 class Worker:
@@ -306,13 +287,7 @@ def final_check(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--mode", choices=["session", "transaction"], required=True)
-    p.add_argument("--pool-size", type=int, required=True)
-    p.add_argument("--connections", type=int, default=8)
-    p.add_argument("--iterations", type=int, default=200)
-    args = p.parse_args()
+    args = parse_args(__doc__)
 
     start = time.monotonic()
     print(f"psycopg {psycopg.__version__} (libpq {psycopg.pq.version()}, {psycopg.pq.__impl__})", flush=True)
@@ -324,33 +299,14 @@ def main():
     for t in threads:
         t.join()
 
-    failed = [wk for wk in workers if wk.error is not None]
+    failed = [(wk, wk.error) for wk in workers if wk.error is not None]
     if failed:
-        by_message = collections.OrderedDict()
-        for wk in failed:
-            msg = error_key(wk.error)
-            by_message.setdefault(msg, []).append(wk)
-        print(f"FAILED: {len(failed)} of {len(workers)} connections failed", file=sys.stderr)
-        for msg, wks in by_message.items():
-            where = ", ".join(f"worker {wk.wid} at {wk.at}" for wk in wks)
-            print(f"\n--- {len(wks)} connection(s) ({where}): {msg}", file=sys.stderr)
-            sqlstate = getattr(wks[0].error, "sqlstate", None)
-            if sqlstate:
-                print(f"sqlstate: {sqlstate}", file=sys.stderr)
-            traceback.print_exception(wks[0].error, file=sys.stderr)
+        report_failures(failed, len(workers))
         sys.exit(1)
 
     try:
         final_check(args)
-        all_pids = set().union(*(wk.pids for wk in workers))
-        if args.mode == "session":
-            for wk in workers:
-                if len(wk.pids) != 1:
-                    raise CheckFailed(f"session mode: connection {wk.wid} saw backend pids {sorted(wk.pids)}")
-        if len(all_pids) > args.pool_size:
-            raise CheckFailed(
-                f"{len(all_pids)} distinct server connections (backend pids) seen, pool_size is {args.pool_size}"
-            )
+        all_pids = check_server_connections(args, workers)
     except Exception as e:  # noqa: BLE001 - reported
         print(f"FAILED final check: {type(e).__name__}: {e}", file=sys.stderr)
         traceback.print_exc()
