@@ -35,13 +35,13 @@ use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
 use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
 use crate::pool::{CheckoutError, PoolShard, Traffic};
-use crate::registry::{ClientInfo, ClientState, ServerLink};
+use crate::registry::{ClientInfo, ClientState};
 use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
 use crate::server_state::BanReason;
 use crate::shards::{ShardError, Shards};
-use crate::worker::Registered;
 use crate::worker::Worker;
+use crate::worker::{ClientCount, Registered};
 
 /// How much a client read asks for at once.
 const CLIENT_READ_SIZE: usize = 8 * 1024;
@@ -52,7 +52,19 @@ static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 
 /// The actor for one client connection.
 pub struct ClientActor {
-    session: Option<Session>,
+    start: Option<Start>,
+}
+
+/// How a client actor begins.
+enum Start {
+    /// A new connection: login first.
+    Login(Session),
+    /// A parked client woken up; `why`, when given, ends it.
+    Resume {
+        client: Box<ParkedClient>,
+        stream: TcpStream,
+        why: Option<ClientError>,
+    },
 }
 
 impl ClientActor {
@@ -63,15 +75,27 @@ impl ClientActor {
             .log
             .new(o!("client" => id, "peer" => peer.to_string()));
         ClientActor {
-            session: Some(Session {
+            start: Some(Start::Login(Session {
                 id,
                 peer,
                 stream,
                 buf: BytesMut::new(),
                 worker,
                 log,
+            })),
+        }
+    }
+
+    /// Starts the actor of a parked client again.
+    pub fn resume(client: Box<ParkedClient>, stream: TcpStream, why: Option<ClientError>) {
+        ClientActor {
+            start: Some(Start::Resume {
+                client,
+                stream,
+                why,
             }),
         }
+        .start();
     }
 }
 
@@ -79,22 +103,26 @@ impl Actor for ClientActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(session) = self.session.take() {
-            ctx.spawn(
-                actix::fut::wrap_future::<_, Self>(session.run())
-                    .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
-            );
+        match self.start.take() {
+            Some(Start::Login(session)) => {
+                ctx.spawn(
+                    actix::fut::wrap_future::<_, Self>(session.run())
+                        .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
+                );
+            }
+            Some(Start::Resume {
+                client,
+                stream,
+                why,
+            }) => {
+                let conn = Connected::unpark(*client, stream);
+                ctx.spawn(
+                    actix::fut::wrap_future::<_, Self>(conn.run(why))
+                        .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
+                );
+            }
+            None => {}
         }
-    }
-}
-
-/// Keeps the client counts true however the session ends.
-struct ClientCount(Rc<Worker>);
-
-impl Drop for ClientCount {
-    fn drop(&mut self) {
-        self.0.shared.clients.fetch_sub(1, Ordering::AcqRel);
-        self.0.clients.set(self.0.clients.get().saturating_sub(1));
     }
 }
 
@@ -110,7 +138,7 @@ struct Session {
 
 impl Session {
     async fn run(mut self) {
-        let _count = ClientCount(self.worker.clone());
+        let count = ClientCount::new(self.worker.clone());
         let general = self.worker.shared.general();
         // Rarely taken or short-lived branches are boxed: an idle client's future is only as
         // large as the biggest state it can be in, and a boxed branch costs no space there.
@@ -123,10 +151,9 @@ impl Session {
         };
         match outcome {
             Ok(LoginOutcome::LoggedIn(l)) => {
-                let mut conn = Connected::new(self, l);
+                let conn = Connected::new(self, l, count);
                 info!(conn.log, "client logged in");
-                let result = conn.serve().await;
-                Box::pin(conn.finish(result)).await;
+                conn.run(None).await;
             }
             Ok(LoginOutcome::CancelHandled) => {}
             Ok(LoginOutcome::Admin(user)) => {
@@ -182,7 +209,8 @@ struct Connected {
     settings: ClientSettings,
     /// What the admin console shows of this client.
     info: Rc<ClientInfo>,
-    _registered: Registered,
+    /// Its place in the registry (and in the client counts).
+    registered: Registered,
     /// When the current transaction started (for SHOW STATS).
     xact_started: Option<Instant>,
     /// The pool's shards and servers on this arbiter.
@@ -223,10 +251,72 @@ struct Connected {
     timed_out: bool,
     /// The client sent Terminate.
     terminated: bool,
+    /// Just logged in: park at the first idle wait instead of after a sweep period, so
+    /// the memory of the login is given back before the next clients log in.
+    park_soon: bool,
+}
+
+/// How a logged-in client's service ends.
+enum Served {
+    /// The client left.
+    Left,
+    /// The client sat idle for a sweep period: it parks (with its client_idle_timeout
+    /// deadline, if any).
+    Park(Option<Instant>),
+}
+
+/// What an idle wait ended with.
+enum Idle {
+    /// Bytes were read.
+    Data,
+    /// The client closed the connection.
+    Closed,
+    Park(Option<Instant>),
+}
+
+/// A parked client: all of [`Connected`] that outlives an idle period (no socket, buffers,
+/// server connection or logger; those come back when it wakes). Every idle client is one of
+/// these, so it is kept small: what most clients never use is boxed apart, and only when
+/// used.
+pub struct ParkedClient {
+    settings: ClientSettings,
+    info: Rc<ClientInfo>,
+    registered: Registered,
+    shards: Rc<Shards>,
+    shard: u32,
+    member: u32,
+    role: RoleSetting,
+    mode: PoolMode,
+    auto: bool,
+    track_prepared: bool,
+    shard_setting: Option<ShardSetting>,
+    extras: Option<Box<ParkedExtras>>,
+    key: CancelKey,
+    /// client_idle_timeout runs on while parked.
+    pub deadline: Option<Instant>,
+}
+
+/// The parts of a parked client that are empty for most clients.
+struct ParkedExtras {
+    statements: ClientStatements,
+    tracker: SessionTracker,
+}
+
+impl ParkedClient {
+    pub fn info(&self) -> &ClientInfo {
+        &self.info
+    }
+
+    /// The pool's client_idle_timeout.
+    pub fn pool_idle_timeout(&self) -> Option<Duration> {
+        self.shards.clusters[self.shard as usize]
+            .settings()
+            .client_idle_timeout
+    }
 }
 
 impl Connected {
-    fn new(s: Session, l: LoggedIn) -> Connected {
+    fn new(s: Session, l: LoggedIn, count: ClientCount) -> Connected {
         let settings = l.shards.clusters[0].settings();
         let log = s.log.new(o!("pool" => settings.label()));
         // `auto` is transaction pooling that keeps a server attached while session state
@@ -239,8 +329,8 @@ impl Connected {
         let now = std::time::SystemTime::now();
         let info = Rc::new(ClientInfo {
             id: s.id,
-            user: l.params.user.clone(),
-            database: l.params.database.clone(),
+            user: s.worker.intern_name(&l.params.user),
+            database: s.worker.intern_name(&l.params.database),
             addr: s.peer,
             local: s.stream.local_addr().ok(),
             connect_time: now,
@@ -257,17 +347,18 @@ impl Connected {
             server: Cell::new(None),
             killed: Cell::new(false),
             pinned: Cell::new(false),
+            parked: Cell::new(None),
             kill: tokio::sync::Notify::new(),
         });
-        let registered = s.worker.register_client(info.clone());
+        let registered = s.worker.register_client(info.clone(), count);
         let mut conn = Connected {
             info,
-            _registered: registered,
+            registered,
             xact_started: None,
             stream: s.stream,
             buf: s.buf,
             scanner: Scanner::new(s.worker.shared.max_message_size()),
-            settings: ClientSettings::new(l.params.settings),
+            settings: ClientSettings::new(s.worker.intern_settings(l.params.settings)),
             mode,
             auto,
             tracker: SessionTracker::default(),
@@ -288,6 +379,129 @@ impl Connected {
             quiet_since: None,
             timed_out: false,
             terminated: false,
+            park_soon: true,
+        };
+        conn.refresh_prepared_settings();
+        conn
+    }
+
+    /// Serves the client until it leaves or parks.
+    async fn run(mut self, why: Option<ClientError>) {
+        let result = match why {
+            Some(e) => Err(e),
+            None => self.serve().await,
+        };
+        match result {
+            Ok(Served::Park(deadline)) => {
+                let worker = self.worker.clone();
+                let (client, stream) = self.park(deadline);
+                if let Err(e) = worker.parking.park(client, stream) {
+                    debug!(worker.shared.log, "client lost while parking"; "error" => %e);
+                }
+            }
+            Ok(Served::Left) => Box::pin(self.finish(Ok(()))).await,
+            Err(e) => Box::pin(self.finish(Err(e))).await,
+        }
+    }
+
+    /// Takes the client apart for parking (it holds no server and no unread bytes).
+    fn park(self, deadline: Option<Instant>) -> (ParkedClient, TcpStream) {
+        let Connected {
+            stream,
+            buf: _,
+            scanner: _,
+            settings,
+            info,
+            registered,
+            xact_started: _,
+            shards,
+            shard,
+            member,
+            shard_setting,
+            statements,
+            track_prepared,
+            prepared_cap: _,
+            out: _,
+            role,
+            mode,
+            auto,
+            tracker,
+            key,
+            worker: _,
+            log: _,
+            server: _,
+            query_started: _,
+            quiet_since: _,
+            timed_out: _,
+            terminated: _,
+            park_soon: _,
+        } = self;
+        let extras = (!statements.is_clear() || !tracker.is_clear()).then(|| {
+            Box::new(ParkedExtras {
+                statements,
+                tracker,
+            })
+        });
+        let client = ParkedClient {
+            settings,
+            info,
+            registered,
+            shards,
+            shard: shard as u32,
+            member: member as u32,
+            role,
+            mode,
+            auto,
+            track_prepared,
+            shard_setting,
+            extras,
+            key,
+            deadline,
+        };
+        (client, stream)
+    }
+
+    /// Puts a parked client together again around its socket.
+    fn unpark(p: ParkedClient, stream: TcpStream) -> Connected {
+        let worker = p.registered.worker().clone();
+        let log = worker.shared.log.new(o!(
+            "client" => p.info.id,
+            "peer" => p.info.addr.to_string(),
+            "pool" => p.shards.clusters[0].settings().label(),
+        ));
+        let (statements, tracker) = match p.extras {
+            Some(e) => (e.statements, e.tracker),
+            None => Default::default(),
+        };
+        let mut conn = Connected {
+            stream,
+            buf: BytesMut::new(),
+            scanner: Scanner::new(worker.shared.max_message_size()),
+            settings: p.settings,
+            info: p.info,
+            registered: p.registered,
+            xact_started: None,
+            shards: p.shards,
+            shard: p.shard as usize,
+            member: p.member as usize,
+            shard_setting: p.shard_setting,
+            statements,
+            track_prepared: p.track_prepared,
+            prepared_cap: 0,
+            out: BytesMut::new(),
+            role: p.role,
+            mode: p.mode,
+            auto: p.auto,
+            tracker,
+            key: p.key,
+            worker,
+            log,
+            server: None,
+            query_started: None,
+            quiet_since: None,
+            timed_out: false,
+            terminated: false,
+            park_soon: false,
         };
         conn.refresh_prepared_settings();
         conn
@@ -295,7 +509,7 @@ impl Connected {
 
     /// The main loop: returns Ok when the client leaves, Err when the connection must end
     /// with an error.
-    async fn serve(&mut self) -> Result<(), ClientError> {
+    async fn serve(&mut self) -> Result<Served, ClientError> {
         loop {
             if self.info.killed.get() {
                 return Err(ClientError::Killed);
@@ -304,13 +518,17 @@ impl Connected {
                 if self.worker.shared.is_shutting_down() {
                     return Err(ClientError::ShuttingDown);
                 }
-                if self.buf.is_empty() && !self.wait_idle_client().await? {
-                    return Ok(());
+                if self.buf.is_empty() {
+                    match self.wait_idle_client().await? {
+                        Idle::Data => {}
+                        Idle::Closed => return Ok(Served::Left),
+                        Idle::Park(deadline) => return Ok(Served::Park(deadline)),
+                    }
                 }
             }
             self.forward_client().await?;
             if self.terminated {
-                return Ok(());
+                return Ok(Served::Left);
             }
             if self.server.is_some() {
                 self.wait_attached().await?;
@@ -318,9 +536,9 @@ impl Connected {
         }
     }
 
-    /// Waits for a client without a server. Holds no read buffer meanwhile. Returns false
-    /// when the client closed the connection.
-    async fn wait_idle_client(&mut self) -> Result<bool, ClientError> {
+    /// Waits for a client without a server. Holds no read buffer meanwhile. A client still
+    /// idle after a whole parking sweep period parks.
+    async fn wait_idle_client(&mut self) -> Result<Idle, ClientError> {
         if self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
@@ -328,16 +546,37 @@ impl Connected {
             self.out = BytesMut::new();
         }
         let idle = self.cluster().settings().client_idle_timeout;
-        tokio::select! {
-            r = self.stream.readable() => r?,
-            _ = self.worker.shutdown.notified() => return Err(ClientError::ShuttingDown),
-            _ = self.info.kill.notified() => return Err(ClientError::Killed),
-            _ = sleep_opt(idle.map(|t| Instant::now() + t)) => {
-                return Err(ClientError::ClientIdleTimeout(idle.unwrap_or_default()))
+        let deadline = idle.map(|t| Instant::now() + t);
+        let since = self.worker.parking.epoch();
+        if std::mem::take(&mut self.park_soon) && self.worker.parking.enabled() {
+            return Ok(Idle::Park(deadline));
+        }
+        loop {
+            tokio::select! {
+                r = self.stream.readable() => {
+                    r?;
+                    break;
+                }
+                _ = self.worker.attention.notified() => {
+                    if self.worker.shared.is_shutting_down() {
+                        return Err(ClientError::ShuttingDown);
+                    }
+                    let parking = &self.worker.parking;
+                    if parking.enabled() && parking.epoch() >= since + 2 {
+                        return Ok(Idle::Park(deadline));
+                    }
+                }
+                _ = self.info.kill.notified() => return Err(ClientError::Killed),
+                _ = sleep_opt(deadline) => {
+                    return Err(ClientError::ClientIdleTimeout(idle.unwrap_or_default()))
+                }
             }
         }
         self.buf.reserve(CLIENT_READ_SIZE);
-        Ok(self.stream.read_buf(&mut self.buf).await? > 0)
+        Ok(match self.stream.read_buf(&mut self.buf).await? {
+            0 => Idle::Closed,
+            _ => Idle::Data,
+        })
     }
 
     /// The cluster (servers) of the current shard.
@@ -805,13 +1044,8 @@ impl Connected {
         Traffic::add(&shard.traffic.wait_time_us, waited);
         shard.traffic.wait_hist.observe(waited);
         self.info.request_time.set(std::time::SystemTime::now());
-        self.info.server.set(Some(ServerLink {
-            id: server.id,
-            addr: server.addr,
-            local: server.local,
-            pid: server.key.0,
-            created: server.created,
-        }));
+        let link = self.server.as_mut().map(ServerConn::link);
+        self.info.server.set(link);
         self.refresh_prepared_settings();
         Ok(())
     }

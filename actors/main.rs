@@ -13,6 +13,7 @@ mod health;
 mod listener;
 mod login;
 mod metrics;
+mod parking;
 mod pool;
 mod registry;
 mod reload;

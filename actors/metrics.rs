@@ -166,6 +166,18 @@ pub async fn render(shared: &Shared) -> String {
         );
     }
     e.family(
+        "pgcorral_parked_clients",
+        "gauge",
+        "Idle clients parked: no task of their own until they send something.",
+    );
+    for p in &pools {
+        e.sample(
+            "pgcorral_parked_clients",
+            &labels(&per_pool(p), &[]),
+            p.parked_now as f64,
+        );
+    }
+    e.family(
         "pgcorral_pins_total",
         "counter",
         "Times a server connection was pinned to its client, by reason.",

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 /// A client's state, as `SHOW CLIENTS` prints it (PgBouncer's names).
@@ -23,8 +24,9 @@ impl ClientState {
     }
 }
 
-/// The server connection a client holds.
-#[derive(Debug, Clone, Copy)]
+/// The server connection a client holds (one per server connection, shared by the clients
+/// that use it in turn).
+#[derive(Debug)]
 pub struct ServerLink {
     pub id: u64,
     pub addr: SocketAddr,
@@ -33,12 +35,12 @@ pub struct ServerLink {
     pub created: Instant,
 }
 
-/// One logged-in client.
-#[derive(Debug)]
+/// One logged-in client. Every client has one, parked or not: keep it small.
 pub struct ClientInfo {
     pub id: u64,
-    pub user: String,
-    pub database: String,
+    /// Shared by the clients of the same user (and database) on an arbiter.
+    pub user: Rc<str>,
+    pub database: Rc<str>,
     pub addr: SocketAddr,
     pub local: Option<SocketAddr>,
     pub connect_time: SystemTime,
@@ -47,10 +49,21 @@ pub struct ClientInfo {
     pub state: Cell<ClientState>,
     pub request_time: Cell<SystemTime>,
     pub waiting_since: Cell<Option<Instant>>,
-    pub server: Cell<Option<ServerLink>>,
+    pub server: Cell<Option<Rc<ServerLink>>>,
     /// KILL on the console: the client ends at its next chance.
     pub killed: Cell<bool>,
     /// Its server connection is pinned to it by session state.
     pub pinned: Cell<bool>,
+    /// Its key in the arbiter's parking lot while it is parked.
+    pub parked: Cell<Option<usize>>,
     pub kill: tokio::sync::Notify,
+}
+
+impl ClientInfo {
+    /// The server connection it holds now.
+    pub fn server_link(&self) -> Option<Rc<ServerLink>> {
+        let link = self.server.take();
+        self.server.set(link.clone());
+        link
+    }
 }

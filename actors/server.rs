@@ -5,6 +5,7 @@
 //! directly; nothing here is on the per-message path.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use tokio::net::TcpStream;
 use crate::budget::BudgetToken;
 use crate::error::ServerError;
 use crate::framed::read_frame;
+use crate::registry::ServerLink;
 use crate::shared::Shared;
 
 /// Read buffer size for server sockets.
@@ -67,6 +69,8 @@ pub struct ServerConn {
     pub budget: Option<BudgetToken>,
     /// The named prepared statements it has, and their replies still due.
     pub prepared: ServerPrepared,
+    /// What the admin console shows of it while a client holds it (made on first use).
+    link: Option<Rc<ServerLink>>,
 }
 
 /// A server connection detached from its arbiter's reactor, to hand to another arbiter.
@@ -155,7 +159,23 @@ impl ServerConn {
             generation,
             budget: None,
             prepared: ServerPrepared::default(),
+            link: None,
         }
+    }
+
+    /// What the admin console shows of this connection.
+    pub fn link(&mut self) -> Rc<ServerLink> {
+        self.link
+            .get_or_insert_with(|| {
+                Rc::new(ServerLink {
+                    id: self.id,
+                    addr: self.addr,
+                    local: self.local,
+                    pid: self.key.0,
+                    created: self.created,
+                })
+            })
+            .clone()
     }
 
     async fn login(&mut self, target: &ServerTarget, shared: &Shared) -> Result<(), ServerError> {
@@ -503,6 +523,7 @@ impl TransferableConn {
             generation: r.generation,
             budget: r.budget,
             prepared: r.prepared,
+            link: None,
         })
     }
 }

@@ -71,6 +71,8 @@ pub struct PoolSnap {
     pub errors: BTreeMap<String, u64>,
     /// Clients whose server connection is pinned to them now.
     pub pinned_now: usize,
+    /// Idle clients parked now (no actor of their own).
+    pub parked_now: usize,
     /// Times a server connection was pinned, by reason (PinReason::ALL order).
     pub pins: [u64; PinReason::ALL.len()],
     pub prepared: PreparedCounts,
@@ -118,16 +120,22 @@ impl Worker {
                 shards: shards.clusters.len(),
                 clients: clients
                     .iter()
-                    .filter(|c| c.database == database && c.user == user)
+                    .filter(|c| *c.database == *database && *c.user == *user)
                     .count(),
                 pinned_now: clients
                     .iter()
-                    .filter(|c| c.database == database && c.user == user && c.pinned.get())
+                    .filter(|c| *c.database == *database && *c.user == *user && c.pinned.get())
+                    .count(),
+                parked_now: clients
+                    .iter()
+                    .filter(|c| {
+                        *c.database == *database && *c.user == *user && c.parked.get().is_some()
+                    })
                     .count(),
                 linked: clients
                     .iter()
                     .filter(|c| {
-                        c.database == database && c.user == user && c.server.get().is_some()
+                        *c.database == *database && *c.user == *user && c.server_link().is_some()
                     })
                     .count(),
                 database: database.clone(),
@@ -197,26 +205,26 @@ impl Worker {
                 .get()
                 .map(|s| s.elapsed())
                 .unwrap_or_default();
-            let link = c.server.get();
+            let link = c.server_link();
             snap.clients.push(ConnRow {
                 id: c.id,
-                user: c.user.clone(),
-                database: c.database.clone(),
+                user: c.user.to_string(),
+                database: c.database.to_string(),
                 state: c.state.get().as_str(),
                 addr: c.addr,
                 local: c.local,
                 connect_time: c.connect_time,
                 request_time: c.request_time.get(),
                 wait: waited,
-                link: link.map(|l| l.id),
+                link: link.as_ref().map(|l| l.id),
                 remote_pid: c.cancel_pid,
                 application_name: c.application_name.clone(),
             });
             if let Some(l) = link {
                 snap.servers.push(ConnRow {
                     id: l.id,
-                    user: c.user.clone(),
-                    database: c.database.clone(),
+                    user: c.user.to_string(),
+                    database: c.database.to_string(),
                     state: "active",
                     addr: l.addr,
                     local: l.local,
@@ -283,6 +291,7 @@ pub fn merged_pools(snaps: &[WorkerSnapshot]) -> Vec<PoolSnap> {
             *e.errors.entry(class.clone()).or_default() += n;
         }
         e.pinned_now += p.pinned_now;
+        e.parked_now += p.parked_now;
         for (total, n) in e.pins.iter_mut().zip(&p.pins) {
             *total += n;
         }

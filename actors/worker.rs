@@ -1,9 +1,10 @@
-//! Per-arbiter state: this arbiter's pool shards (created on first use) and its shutdown
-//! signal. Lives in a thread-local because every arbiter is one thread.
+//! Per-arbiter state: this arbiter's pool shards (created on first use), its parked clients
+//! and its shutdown signal. Lives in a thread-local because every arbiter is one thread.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::Supervisor;
@@ -12,11 +13,16 @@ use tokio::sync::Notify;
 use crate::budget::PoolSettings;
 use crate::cluster::{Cluster, Member};
 use crate::health::Watch;
+use crate::parking::Parking;
 use crate::pool::{PoolActor, PoolShard};
 use crate::registry::ClientInfo;
 use crate::shards::{DefaultShard, Shards};
 use crate::shared::Shared;
 use pgcorral::route::sharding_key::KeyColumn;
+use pgcorral::session::ParamSet;
+
+/// How many distinct startup settings (and names) an arbiter shares between its clients.
+const INTERNED: usize = 32;
 
 /// One arbiter's view of the world.
 pub struct Worker {
@@ -25,8 +31,16 @@ pub struct Worker {
     pools: RefCell<HashMap<(String, String), Rc<Shards>>>,
     /// Logged-in clients on this arbiter, for the admin console.
     registry: RefCell<HashMap<u64, Rc<ClientInfo>>>,
-    /// Wakes idle clients when shutdown starts.
+    /// Wakes the listener and the admin console when shutdown starts.
     pub shutdown: Rc<Notify>,
+    /// Wakes idle clients: at shutdown, and at every parking sweep.
+    pub attention: Rc<Notify>,
+    /// Clients idle long enough to give up their actor.
+    pub parking: Rc<Parking>,
+    /// Startup settings shared by the clients that logged in with the same ones.
+    settings: RefCell<Vec<Rc<ParamSet>>>,
+    /// User and database names shared by their clients.
+    names: RefCell<Vec<Rc<str>>>,
     pub clients: Cell<usize>,
 }
 
@@ -36,17 +50,35 @@ thread_local! {
 
 impl Worker {
     /// Installs this arbiter's worker state (called once per arbiter at start).
+    /// Installs this arbiter's worker state (called once per arbiter at start, inside its
+    /// runtime) and starts its parking lot.
     pub fn install(index: usize, shared: Arc<Shared>) -> Rc<Worker> {
+        let parking = Rc::new(Parking::new(shared.log.clone()));
         let w = Rc::new(Worker {
             index,
             shared,
             pools: RefCell::new(HashMap::new()),
             registry: RefCell::new(HashMap::new()),
             shutdown: Rc::new(Notify::new()),
+            attention: Rc::new(Notify::new()),
+            parking: parking.clone(),
+            settings: RefCell::new(Vec::new()),
+            names: RefCell::new(Vec::new()),
             clients: Cell::new(0),
         });
         WORKER.with(|cell| *cell.borrow_mut() = Some(w.clone()));
+        actix_rt::spawn(parking.run(w.attention.clone()));
         w
+    }
+
+    /// The shared copy of a client's startup settings.
+    pub fn intern_settings(&self, settings: ParamSet) -> Rc<ParamSet> {
+        intern(&self.settings, settings)
+    }
+
+    /// The shared copy of a user or database name.
+    pub fn intern_name(&self, name: &str) -> Rc<str> {
+        intern(&self.names, name)
     }
 
     /// The worker of the current arbiter thread.
@@ -108,13 +140,12 @@ impl Worker {
         Some(shards)
     }
 
-    /// Adds a logged-in client to the registry; it is removed when the returned guard drops.
-    pub fn register_client(self: &Rc<Self>, info: Rc<ClientInfo>) -> Registered {
-        self.registry.borrow_mut().insert(info.id, info.clone());
-        Registered {
-            worker: self.clone(),
-            id: info.id,
-        }
+    /// Adds a logged-in client to the registry; it is removed (and counted out) when the
+    /// returned guard drops.
+    pub fn register_client(&self, info: Rc<ClientInfo>, count: ClientCount) -> Registered {
+        let id = info.id;
+        self.registry.borrow_mut().insert(id, info);
+        Registered { count, id }
     }
 
     /// The logged-in clients on this arbiter.
@@ -151,12 +182,17 @@ impl Worker {
     /// KILL: ends every client of `database` on this arbiter and closes idle connections.
     pub fn kill_database(&self, database: &str) -> usize {
         let mut n = 0;
+        let mut parked = Vec::new();
         for c in self.registry.borrow().values() {
-            if c.database == database {
+            if *c.database == *database {
                 c.killed.set(true);
                 c.kill.notify_one();
+                parked.extend(c.parked.get());
                 n += 1;
             }
+        }
+        for key in parked {
+            self.parking.wake(key, None);
         }
         for ((db, _), shards) in self.pools.borrow().iter() {
             if db == database {
@@ -188,20 +224,66 @@ impl Worker {
     /// connections closed; clients inside a transaction finish it first.
     pub fn begin_shutdown(&self) {
         self.shutdown.notify_waiters();
+        self.attention.notify_waiters();
+        self.parking.wake_all();
         for s in self.shards() {
             s.close_idle();
         }
     }
 }
 
-/// A client's place in its arbiter's registry.
+/// The most recently used shared copy equal to `value`, made if there is none; the
+/// `INTERNED` most recently used are kept.
+fn intern<T: ?Sized + PartialEq, V>(known: &RefCell<Vec<Rc<T>>>, value: V) -> Rc<T>
+where
+    V: std::borrow::Borrow<T> + Into<Rc<T>>,
+{
+    let mut known = known.borrow_mut();
+    if let Some(i) = known.iter().position(|s| **s == *value.borrow()) {
+        let s = known.remove(i);
+        known.push(s.clone());
+        return s;
+    }
+    let s: Rc<T> = value.into();
+    if known.len() >= INTERNED {
+        known.remove(0);
+    }
+    known.push(s.clone());
+    s
+}
+
+/// A client counted in: keeps the client counts true however the connection ends.
+pub struct ClientCount(Rc<Worker>);
+
+impl ClientCount {
+    /// Counts a new client connection in (the listener counted it already).
+    pub fn new(worker: Rc<Worker>) -> ClientCount {
+        ClientCount(worker)
+    }
+}
+
+impl Drop for ClientCount {
+    fn drop(&mut self) {
+        self.0.shared.clients.fetch_sub(1, Ordering::AcqRel);
+        self.0.clients.set(self.0.clients.get().saturating_sub(1));
+    }
+}
+
+/// A client's place in its arbiter's registry and client counts.
 pub struct Registered {
-    worker: Rc<Worker>,
+    count: ClientCount,
     id: u64,
+}
+
+impl Registered {
+    /// The client's arbiter.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.count.0
+    }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.worker.registry.borrow_mut().remove(&self.id);
+        self.count.0.registry.borrow_mut().remove(&self.id);
     }
 }

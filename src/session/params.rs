@@ -1,6 +1,8 @@
 //! Session parameters: what a client asked for at startup, what a server connection has,
 //! and the SET/RESET that makes a server match its client before a transaction runs.
 
+use std::rc::Rc;
+
 /// Parameters the server reports with ParameterStatus that a client may change and that
 /// must follow the client from server connection to server connection.
 pub const TRACKED_REPORTED: &[&str] = &[
@@ -77,17 +79,19 @@ impl ParamSet {
 
 /// The settings a client expects on every server connection it uses, and the ones it logged
 /// in with (what RESET ALL returns to), kept only once they differ: most clients never change
-/// a setting, and an idle client should cost as little memory as possible.
+/// a setting, and an idle client should cost as little memory as possible. Both sets are
+/// shared: clients that logged in with the same settings share one copy until one of them
+/// changes a setting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientSettings {
-    now: ParamSet,
-    startup: Option<Box<ParamSet>>,
+    now: Rc<ParamSet>,
+    startup: Option<Rc<ParamSet>>,
 }
 
 impl ClientSettings {
-    pub fn new(startup: ParamSet) -> Self {
+    pub fn new(startup: impl Into<Rc<ParamSet>>) -> Self {
         ClientSettings {
-            now: startup,
+            now: startup.into(),
             startup: None,
         }
     }
@@ -107,15 +111,15 @@ impl ClientSettings {
             return;
         }
         if self.startup.is_none() {
-            self.startup = Some(Box::new(self.now.clone()));
+            self.startup = Some(self.now.clone());
         }
-        self.now.set(name, value);
+        Rc::make_mut(&mut self.now).set(name, value);
     }
 
     /// Back to the settings the client logged in with (RESET ALL, DISCARD ALL).
     pub fn reset_to_startup(&mut self) {
         if let Some(startup) = self.startup.take() {
-            self.now = *startup;
+            self.now = startup;
         }
     }
 }

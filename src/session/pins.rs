@@ -128,6 +128,15 @@ pub struct Settled {
 }
 
 impl SessionTracker {
+    /// Nothing noted and nothing held: as a new client's tracker.
+    pub fn is_clear(&self) -> bool {
+        self.pins.is_empty()
+            && self.touched.is_empty()
+            && self.settings.is_empty()
+            && !self.reset_all
+            && self.culprit.is_none()
+    }
+
     /// Takes note of what a statement with text `sql` may do.
     pub fn note(&mut self, effects: &[Effect], sql: &str) {
         for e in effects {

@@ -157,6 +157,11 @@ impl ClientStatements {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// No statements and no dropped names remembered: as a new client's.
+    pub fn is_clear(&self) -> bool {
+        self.map.is_empty() && self.recent.is_empty()
+    }
 }
 
 /// The statements one server connection has prepared, least recently used first out.
