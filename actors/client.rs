@@ -45,6 +45,8 @@ use crate::worker::{ClientCount, Registered};
 
 /// How much a client read asks for at once.
 const CLIENT_READ_SIZE: usize = 8 * 1024;
+/// Buffers larger than this are given back when the client goes idle.
+const KEEP_WHILE_IDLE: usize = 4 * CLIENT_READ_SIZE;
 /// Pause before choosing again when no server fits (waiting for a primary, or for roles).
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -342,13 +344,12 @@ impl Connected {
                 .to_owned(),
             cancel_pid: l.key.pid,
             state: Cell::new(ClientState::Active),
-            request_time: Cell::new(now),
+            request_time: Cell::new(Instant::now()),
             waiting_since: Cell::new(None),
             server: Cell::new(None),
             killed: Cell::new(false),
             pinned: Cell::new(false),
             parked: Cell::new(None),
-            kill: tokio::sync::Notify::new(),
         });
         let registered = s.worker.register_client(info.clone(), count);
         let mut conn = Connected {
@@ -536,13 +537,14 @@ impl Connected {
         }
     }
 
-    /// Waits for a client without a server. Holds no read buffer meanwhile. A client still
-    /// idle after a whole parking sweep period parks.
+    /// Waits for a client without a server. A client still idle after a whole parking sweep
+    /// period parks (and gives up its buffers); until then it keeps them, unless a large
+    /// message grew them, so a busy client allocates nothing per transaction.
     async fn wait_idle_client(&mut self) -> Result<Idle, ClientError> {
-        if self.buf.capacity() > 0 {
+        if self.buf.capacity() > KEEP_WHILE_IDLE {
             self.buf = BytesMut::new();
         }
-        if self.out.capacity() > 0 {
+        if self.out.capacity() > KEEP_WHILE_IDLE {
             self.out = BytesMut::new();
         }
         let idle = self.cluster().settings().client_idle_timeout;
@@ -558,6 +560,9 @@ impl Connected {
                     break;
                 }
                 _ = self.worker.attention.notified() => {
+                    if self.info.killed.get() {
+                        return Err(ClientError::Killed);
+                    }
                     if self.worker.shared.is_shutting_down() {
                         return Err(ClientError::ShuttingDown);
                     }
@@ -566,7 +571,6 @@ impl Connected {
                         return Ok(Idle::Park(deadline));
                     }
                 }
-                _ = self.info.kill.notified() => return Err(ClientError::Killed),
                 _ = sleep_opt(deadline) => {
                     return Err(ClientError::ClientIdleTimeout(idle.unwrap_or_default()))
                 }
@@ -1040,10 +1044,11 @@ impl Connected {
                 .outstanding
                 .fetch_add(1, Ordering::Relaxed);
         }
-        let waited = started.elapsed().as_micros() as u64;
+        let now = Instant::now();
+        let waited = (now - started).as_micros() as u64;
         Traffic::add(&shard.traffic.wait_time_us, waited);
         shard.traffic.wait_hist.observe(waited);
-        self.info.request_time.set(std::time::SystemTime::now());
+        self.info.request_time.set(now);
         let link = self.server.as_mut().map(ServerConn::link);
         self.info.server.set(link);
         self.refresh_prepared_settings();
@@ -1112,6 +1117,9 @@ impl Connected {
     /// With a server attached: waits for server output or more client input, and handles
     /// query_timeout and idle_transaction_timeout.
     async fn wait_attached(&mut self) -> Result<(), ClientError> {
+        if self.info.killed.get() {
+            return Err(ClientError::Killed);
+        }
         let (query_timeout, idle_transaction_timeout, client_idle_timeout) = {
             let s = self.cluster().settings();
             (
@@ -1171,9 +1179,17 @@ impl Connected {
                 Ok(())
             }
             _ = sleep_opt(deadline) => Box::pin(self.timer_fired(timer)).await,
-            // A session-mode client between transactions leaves at shutdown like an idle one.
-            _ = self.worker.shutdown.notified(), if idle => Err(ClientError::ShuttingDown),
-            _ = self.info.kill.notified() => Err(ClientError::Killed),
+            // KILL, shutdown or a parking sweep: the first two end the client (a session-mode
+            // client between transactions leaves at shutdown like an idle one).
+            _ = self.worker.attention.notified() => {
+                if self.info.killed.get() {
+                    Err(ClientError::Killed)
+                } else if idle && self.worker.shared.is_shutting_down() {
+                    Err(ClientError::ShuttingDown)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 

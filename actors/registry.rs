@@ -47,16 +47,16 @@ pub struct ClientInfo {
     pub application_name: String,
     pub cancel_pid: i32,
     pub state: Cell<ClientState>,
-    pub request_time: Cell<SystemTime>,
+    pub request_time: Cell<Instant>,
     pub waiting_since: Cell<Option<Instant>>,
     pub server: Cell<Option<Rc<ServerLink>>>,
-    /// KILL on the console: the client ends at its next chance.
+    /// KILL on the console: the client ends at its next chance (its arbiter's attention
+    /// signal wakes it).
     pub killed: Cell<bool>,
     /// Its server connection is pinned to it by session state.
     pub pinned: Cell<bool>,
     /// Its key in the arbiter's parking lot while it is parked.
     pub parked: Cell<Option<usize>>,
-    pub kill: tokio::sync::Notify,
 }
 
 impl ClientInfo {

@@ -71,6 +71,8 @@ pub struct ServerConn {
     pub prepared: ServerPrepared,
     /// What the admin console shows of it while a client holds it (made on first use).
     link: Option<Rc<ServerLink>>,
+    /// (client settings, own settings) stamps it was last found in sync with.
+    synced: Option<(u64, u64)>,
 }
 
 /// A server connection detached from its arbiter's reactor, to hand to another arbiter.
@@ -160,6 +162,7 @@ impl ServerConn {
             budget: None,
             prepared: ServerPrepared::default(),
             link: None,
+            synced: None,
         }
     }
 
@@ -435,8 +438,14 @@ impl ServerConn {
     /// statement (none needed: no round trip). ParameterStatus replies update `self.params`;
     /// the caller copies tracked ones back.
     pub async fn sync_params(&mut self, client: &ParamSet) -> Result<bool, ServerError> {
+        // The same settings (by stamp) on both sides as last time: nothing to compare.
+        let stamps = (client.stamp(), self.params.stamp());
+        if self.synced == Some(stamps) {
+            return Ok(false);
+        }
         // Nothing is allocated when the settings already match (the common case).
         let Some(sql) = params::sync_statement(client, &self.params, &self.login_params) else {
+            self.synced = Some(stamps);
             return Ok(false);
         };
         // Boxed: the round trip is rare, and a client's future would otherwise carry its
@@ -524,6 +533,7 @@ impl TransferableConn {
             budget: r.budget,
             prepared: r.prepared,
             link: None,
+            synced: None,
         })
     }
 }

@@ -33,7 +33,8 @@ pub struct Worker {
     registry: RefCell<HashMap<u64, Rc<ClientInfo>>>,
     /// Wakes the listener and the admin console when shutdown starts.
     pub shutdown: Rc<Notify>,
-    /// Wakes idle clients: at shutdown, and at every parking sweep.
+    /// Wakes waiting clients to look at their state: at KILL, at shutdown, and at every
+    /// parking sweep.
     pub attention: Rc<Notify>,
     /// Clients idle long enough to give up their actor.
     pub parking: Rc<Parking>,
@@ -186,11 +187,11 @@ impl Worker {
         for c in self.registry.borrow().values() {
             if *c.database == *database {
                 c.killed.set(true);
-                c.kill.notify_one();
                 parked.extend(c.parked.get());
                 n += 1;
             }
         }
+        self.attention.notify_waiters();
         for key in parked {
             self.parking.wake(key, None);
         }

@@ -2,6 +2,7 @@
 //! and the SET/RESET that makes a server match its client before a transaction runs.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Parameters the server reports with ParameterStatus that a client may change and that
 /// must follow the client from server connection to server connection.
@@ -20,11 +21,26 @@ const NOT_SETTINGS: &[&str] = &["user", "database", "options", "replication"];
 /// A small case-insensitive map of setting name to value, in insertion order.
 ///
 /// Sessions carry a handful of settings, so a vector beats a hash map here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ParamSet {
     /// (lowercase key, name as first spelled, value)
     entries: Vec<(String, String, String)>,
+    /// Names this content: every change takes a new stamp from a process-wide counter and a
+    /// clone keeps it, so equal stamps mean equal contents (the empty set is 0). Lets a
+    /// server connection skip comparing settings it already compared.
+    stamp: u64,
 }
+
+/// Where ParamSet stamps come from.
+static NEXT_STAMP: AtomicU64 = AtomicU64::new(1);
+
+impl PartialEq for ParamSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for ParamSet {}
 
 impl ParamSet {
     pub fn new() -> Self {
@@ -46,11 +62,13 @@ impl ParamSet {
             Some(i) => {
                 if self.entries[i].2 != value {
                     self.entries[i].2 = value.to_owned();
+                    self.restamp();
                 }
             }
             None => {
                 self.entries
-                    .push((name.to_ascii_lowercase(), name.to_owned(), value.to_owned()))
+                    .push((name.to_ascii_lowercase(), name.to_owned(), value.to_owned()));
+                self.restamp();
             }
         }
     }
@@ -58,7 +76,17 @@ impl ParamSet {
     pub fn remove(&mut self, name: &str) {
         if let Some(i) = self.find(name) {
             self.entries.remove(i);
+            self.restamp();
         }
+    }
+
+    /// This content's stamp: equal stamps mean equal contents.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    fn restamp(&mut self) {
+        self.stamp = NEXT_STAMP.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (name, value) pairs in insertion order.
@@ -305,6 +333,28 @@ fn push_literal(sql: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_stamps_mean_equal_contents_and_every_change_restamps() {
+        let mut a = ParamSet::new();
+        assert_eq!(a.stamp(), 0);
+        a.set("TimeZone", "UTC");
+        let b = a.clone();
+        assert_eq!(a.stamp(), b.stamp());
+        let before = a.stamp();
+        a.set("timezone", "UTC");
+        assert_eq!(a.stamp(), before, "no change, same stamp");
+        a.set("timezone", "Europe/Paris");
+        assert_ne!(a.stamp(), before);
+        let after_set = a.stamp();
+        a.remove("TimeZone");
+        assert_ne!(a.stamp(), after_set);
+        assert_ne!(a.stamp(), 0, "emptied by a change is not the empty stamp");
+        let mut c = ParamSet::new();
+        c.set("TimeZone", "UTC");
+        assert_eq!(c, b, "equality ignores stamps");
+        assert_ne!(c.stamp(), b.stamp());
+    }
 
     #[test]
     fn client_settings_keep_the_startup_ones_aside_only_after_a_change() {

@@ -394,14 +394,18 @@ pub fn names_statement(tag: u8, msg: &[u8]) -> bool {
 /// Is `sql` exactly `DEALLOCATE [PREPARE] ALL` (which the pooler answers for the client's own
 /// statements, leaving the server's shared ones in place)?
 pub fn is_deallocate_all(sql: &str) -> bool {
+    // Runs for every simple query: no allocation, and most queries stop at the first word.
     let sql = sql.trim().trim_end_matches(';');
-    let words: Vec<&str> = sql.split_whitespace().take(4).collect();
-    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
-    match words.as_slice() {
-        [d, a] => is(d, "deallocate") && is(a, "all"),
-        [d, p, a] => is(d, "deallocate") && is(p, "prepare") && is(a, "all"),
-        _ => false,
+    let mut words = sql.split_whitespace();
+    let is = |w: Option<&str>, k: &str| w.is_some_and(|w| w.eq_ignore_ascii_case(k));
+    if !is(words.next(), "deallocate") {
+        return false;
     }
+    let all = match words.next() {
+        Some(w) if w.eq_ignore_ascii_case("prepare") => is(words.next(), "all"),
+        w => is(w, "all"),
+    };
+    all && words.next().is_none()
 }
 
 /// Does this whole ErrorResponse or NoticeResponse name a pooler statement?
