@@ -45,6 +45,8 @@ use crate::worker::{ClientCount, Registered};
 
 /// How much a client read asks for at once.
 const CLIENT_READ_SIZE: usize = 8 * 1024;
+/// Clients on an arbiter above which a new client parks right after login.
+const PARK_AT_LOGIN_ABOVE: usize = 64;
 /// Buffers larger than this are given back when the client goes idle.
 const KEEP_WHILE_IDLE: usize = 4 * CLIENT_READ_SIZE;
 /// Pause before choosing again when no server fits (waiting for a primary, or for roles).
@@ -253,8 +255,10 @@ struct Connected {
     timed_out: bool,
     /// The client sent Terminate.
     terminated: bool,
-    /// Just logged in: park at the first idle wait instead of after a sweep period, so
-    /// the memory of the login is given back before the next clients log in.
+    /// Just logged in while many clients are: park at the first idle wait instead of after
+    /// a sweep period, so the memory of the login is given back before the next clients log
+    /// in. With few clients the memory does not matter and parking at once would cost a
+    /// short-lived client (one query per connection) a park and a wake-up.
     park_soon: bool,
 }
 
@@ -352,6 +356,7 @@ impl Connected {
             parked: Cell::new(None),
         });
         let registered = s.worker.register_client(info.clone(), count);
+        let park_soon = s.worker.clients.get() > PARK_AT_LOGIN_ABOVE;
         let mut conn = Connected {
             info,
             registered,
@@ -380,7 +385,7 @@ impl Connected {
             quiet_since: None,
             timed_out: false,
             terminated: false,
-            park_soon: true,
+            park_soon,
         };
         conn.refresh_prepared_settings();
         conn
