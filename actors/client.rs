@@ -72,7 +72,8 @@ enum Start {
 }
 
 impl ClientActor {
-    pub fn new(stream: TcpStream, peer: std::net::SocketAddr, worker: Rc<Worker>) -> Self {
+    pub fn new(stream: TcpStream, peer: std::net::SocketAddr, count: ClientCount) -> Self {
+        let worker = count.worker().clone();
         let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
         let log = worker
             .shared
@@ -86,6 +87,7 @@ impl ClientActor {
                 buf: BytesMut::new(),
                 worker,
                 log,
+                count,
             })),
         }
     }
@@ -138,11 +140,11 @@ struct Session {
     buf: BytesMut,
     worker: Rc<Worker>,
     log: Logger,
+    count: ClientCount,
 }
 
 impl Session {
     async fn run(mut self) {
-        let count = ClientCount::new(self.worker.clone());
         let general = self.worker.shared.general();
         // Rarely taken or short-lived branches are boxed: an idle client's future is only as
         // large as the biggest state it can be in, and a boxed branch costs no space there.
@@ -155,7 +157,7 @@ impl Session {
         };
         match outcome {
             Ok(LoginOutcome::LoggedIn(l)) => {
-                let conn = Connected::new(self, l, count);
+                let conn = Connected::new(self, l);
                 info!(conn.log, "client logged in");
                 conn.run(None).await;
             }
@@ -294,7 +296,6 @@ pub struct ParkedClient {
     role: RoleSetting,
     mode: PoolMode,
     auto: bool,
-    track_prepared: bool,
     shard_setting: Option<ShardSetting>,
     extras: Option<Box<ParkedExtras>>,
     key: CancelKey,
@@ -322,7 +323,7 @@ impl ParkedClient {
 }
 
 impl Connected {
-    fn new(s: Session, l: LoggedIn, count: ClientCount) -> Connected {
+    fn new(s: Session, l: LoggedIn) -> Connected {
         let settings = l.shards.clusters[0].settings();
         let log = s.log.new(o!("pool" => settings.label()));
         // `auto` is transaction pooling that keeps a server attached while session state
@@ -332,14 +333,13 @@ impl Connected {
             PoolMode::Auto => PoolMode::Transaction,
             m => m,
         };
-        let now = std::time::SystemTime::now();
         let info = Rc::new(ClientInfo {
             id: s.id,
             user: s.worker.intern_name(&l.params.user),
             database: s.worker.intern_name(&l.params.database),
             addr: s.peer,
             local: s.stream.local_addr().ok(),
-            connect_time: now,
+            connect_time: std::time::SystemTime::now(),
             application_name: l
                 .params
                 .settings
@@ -355,40 +355,24 @@ impl Connected {
             pinned: Cell::new(false),
             parked: Cell::new(None),
         });
-        let registered = s.worker.register_client(info.clone(), count);
-        let park_soon = s.worker.clients.get() > PARK_AT_LOGIN_ABOVE;
-        let mut conn = Connected {
+        let registered = s.worker.register_client(info.clone(), s.count);
+        let client = ParkedClient {
+            settings: ClientSettings::new(s.worker.intern_settings(l.params.settings)),
             info,
             registered,
-            xact_started: None,
-            stream: s.stream,
-            buf: s.buf,
-            scanner: Scanner::new(s.worker.shared.max_message_size()),
-            settings: ClientSettings::new(s.worker.intern_settings(l.params.settings)),
-            mode,
-            auto,
-            tracker: SessionTracker::default(),
             role: l.shards.clusters[0].default_role,
             shards: l.shards,
             shard: 0,
             member: 0,
+            mode,
+            auto,
             shard_setting: None,
-            statements: ClientStatements::default(),
-            track_prepared: false,
-            prepared_cap: 0,
-            out: BytesMut::new(),
+            extras: None,
             key: l.key,
-            worker: s.worker,
-            log,
-            server: None,
-            query_started: None,
-            quiet_since: None,
-            timed_out: false,
-            terminated: false,
-            park_soon,
+            deadline: None,
         };
-        conn.refresh_prepared_settings();
-        conn
+        let park_soon = s.worker.clients.get() > PARK_AT_LOGIN_ABOVE;
+        Connected::assemble(client, s.stream, s.buf, s.worker, log, park_soon)
     }
 
     /// Serves the client until it leaves or parks.
@@ -425,7 +409,7 @@ impl Connected {
             member,
             shard_setting,
             statements,
-            track_prepared,
+            track_prepared: _,
             prepared_cap: _,
             out: _,
             role,
@@ -458,7 +442,6 @@ impl Connected {
             role,
             mode,
             auto,
-            track_prepared,
             shard_setting,
             extras,
             key,
@@ -475,13 +458,26 @@ impl Connected {
             "peer" => p.info.addr.to_string(),
             "pool" => p.shards.clusters[0].settings().label(),
         ));
+        Connected::assemble(p, stream, BytesMut::new(), worker, log, false)
+    }
+
+    /// A client at rest (between transactions, no server) around its socket: what a login
+    /// and a wake-up both end with.
+    fn assemble(
+        p: ParkedClient,
+        stream: TcpStream,
+        buf: BytesMut,
+        worker: Rc<Worker>,
+        log: Logger,
+        park_soon: bool,
+    ) -> Connected {
         let (statements, tracker) = match p.extras {
             Some(e) => (e.statements, e.tracker),
             None => Default::default(),
         };
         let mut conn = Connected {
             stream,
-            buf: BytesMut::new(),
+            buf,
             scanner: Scanner::new(worker.shared.max_message_size()),
             settings: p.settings,
             info: p.info,
@@ -492,7 +488,7 @@ impl Connected {
             member: p.member as usize,
             shard_setting: p.shard_setting,
             statements,
-            track_prepared: p.track_prepared,
+            track_prepared: false,
             prepared_cap: 0,
             out: BytesMut::new(),
             role: p.role,
@@ -507,7 +503,7 @@ impl Connected {
             quiet_since: None,
             timed_out: false,
             terminated: false,
-            park_soon: false,
+            park_soon,
         };
         conn.refresh_prepared_settings();
         conn

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::Actor;
@@ -13,7 +12,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::client::ClientActor;
-use crate::worker::Worker;
+use crate::worker::{ClientCount, Worker};
 
 /// Binds one listening socket (called on the main thread, once per arbiter, so a bad
 /// address stops the daemon at start with a clear error).
@@ -74,9 +73,7 @@ pub async fn accept_loop(listener: std::net::TcpListener, worker: Rc<Worker>) {
         match accepted {
             Ok((stream, peer)) => {
                 tune_socket(&stream, &general);
-                worker.shared.clients.fetch_add(1, Ordering::AcqRel);
-                worker.clients.set(worker.clients.get() + 1);
-                ClientActor::new(stream, peer, worker.clone()).start();
+                ClientActor::new(stream, peer, ClientCount::new(worker.clone())).start();
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

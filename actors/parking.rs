@@ -182,9 +182,10 @@ impl Parking {
                                 break;
                             }
                         }
-                        let n = events.iter().count();
+                        let mut n = 0;
                         for ev in events.iter() {
                             self.wake(ev.token().0, None);
+                            n += 1;
                         }
                         if n < EVENTS {
                             break;

@@ -50,7 +50,6 @@ thread_local! {
 }
 
 impl Worker {
-    /// Installs this arbiter's worker state (called once per arbiter at start).
     /// Installs this arbiter's worker state (called once per arbiter at start, inside its
     /// runtime) and starts its parking lot.
     pub fn install(index: usize, shared: Arc<Shared>) -> Rc<Worker> {
@@ -253,13 +252,20 @@ where
     s
 }
 
-/// A client counted in: keeps the client counts true however the connection ends.
+/// A client connection's place in the client counts (max_client_conn, the arbiter's own
+/// count): counted in when made at accept, out when dropped, however the connection ends.
 pub struct ClientCount(Rc<Worker>);
 
 impl ClientCount {
-    /// Counts a new client connection in (the listener counted it already).
     pub fn new(worker: Rc<Worker>) -> ClientCount {
+        worker.shared.clients.fetch_add(1, Ordering::AcqRel);
+        worker.clients.set(worker.clients.get() + 1);
         ClientCount(worker)
+    }
+
+    /// The client's arbiter.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.0
     }
 }
 
@@ -279,7 +285,7 @@ pub struct Registered {
 impl Registered {
     /// The client's arbiter.
     pub fn worker(&self) -> &Rc<Worker> {
-        &self.count.0
+        self.count.worker()
     }
 }
 
