@@ -99,6 +99,12 @@ pub async fn login(
         AuthType::ScramSha256 => {
             authenticate_scram(stream, buf, &params.user, user.as_deref(), &mut out).await?
         }
+        // Access rules are read by the security work in progress; until then nobody passes.
+        AuthType::Hba => {
+            return Err(ClientError::AuthFailed {
+                user: params.user.clone(),
+            })
+        }
     }
     if params.database == "pgcorral" || params.database == "pgbouncer" {
         let admin = general.admin_users.contains(&params.user);

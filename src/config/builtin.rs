@@ -4,11 +4,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::enums::{AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ShardingFunction};
+use super::enums::{
+    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ShardingFunction, TlsMode,
+};
 use super::model::{General, Pool};
 
 /// Default `general.max_message_size`: 1 GiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
+
+/// Default `general.auth_query`: PgBouncer's.
+pub const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
 
 /// Smallest accepted `general.max_message_size`.
 pub const MIN_MAX_MESSAGE_SIZE: usize = 1024;
@@ -42,6 +47,21 @@ impl Default for General {
             auth_type: AuthType::ScramSha256,
             log_level: LogLevel::Info,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_logins_in_progress: 1000,
+            client_write_timeout: Some(Duration::from_secs(60)),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
+            client_tls_sslmode: TlsMode::Disable,
+            server_tls_sslmode: TlsMode::Prefer,
+            server_tls_ca_file: None,
+            server_tls_cert_file: None,
+            server_tls_key_file: None,
+            auth_user: None,
+            auth_query: DEFAULT_AUTH_QUERY.to_string(),
+            auth_query_cache_ttl: Some(Duration::from_secs(60)),
+            auth_file: None,
+            auth_hba_file: None,
         }
     }
 }

@@ -90,8 +90,31 @@ config_enum! {
         Md5 = "md5",
         /// SCRAM-SHA-256 (the default).
         ScramSha256 = "scram-sha-256",
+        /// The method of the first matching line of `auth_hba_file`.
+        Hba = "hba",
     }
     default = ScramSha256;
+}
+
+config_enum! {
+    /// TLS toward clients (`client_tls_sslmode`) or servers (`server_tls_sslmode`), with
+    /// libpq's and PgBouncer's meanings.
+    pub enum TlsMode {
+        /// No TLS.
+        Disable = "disable",
+        /// Clients: TLS if asked for. Servers: plain first, TLS if the server refuses plain.
+        Allow = "allow",
+        /// TLS if the other side agrees, plain otherwise.
+        Prefer = "prefer",
+        /// TLS or nothing; certificates not checked.
+        Require = "require",
+        /// TLS, and the peer's certificate must be signed by the configured CA.
+        VerifyCa = "verify-ca",
+        /// As verify-ca, and the certificate must name the peer (servers: the host name;
+        /// clients: the user name as the certificate's common name).
+        VerifyFull = "verify-full",
+    }
+    default = Disable;
 }
 
 config_enum! {
@@ -202,7 +225,7 @@ mod tests {
             problems_of(toml),
             vec![
                 "general.auth_type: invalid value \"password\"; expected one of trust | md5 | \
-                 scram-sha-256",
+                 scram-sha-256 | hba",
                 "general.log_level: invalid value \"verbose\"; expected one of error | warn | \
                  info | debug | trace",
                 "users.app.pool_mode: invalid value \"Session\"; expected one of session | \

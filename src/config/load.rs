@@ -175,7 +175,7 @@ mod tests {
 
     use super::super::{
         AuthType, DefaultRole, General, LoadBalancing, LogLevel, Pool, PoolMode, Server,
-        ServerRole, Shard, ShardingFunction, User, EMBEDDED_DEFAULT,
+        ServerRole, Shard, ShardingFunction, TlsMode, User, EMBEDDED_DEFAULT,
     };
     use super::*;
 
@@ -397,6 +397,21 @@ mod tests {
             auth_type = "md5"
             log_level = "debug"
             max_message_size = 65536
+            max_logins_in_progress = 200
+            client_write_timeout = "0s"
+            tls_cert_file = "/etc/pgcorral/server.crt"
+            tls_key_file = "/etc/pgcorral/server.key"
+            tls_ca_file = "/etc/pgcorral/ca.crt"
+            client_tls_sslmode = "verify-ca"
+            server_tls_sslmode = "verify-full"
+            server_tls_ca_file = "/etc/pgcorral/server-ca.crt"
+            server_tls_cert_file = "/etc/pgcorral/pgcorral.crt"
+            server_tls_key_file = "/etc/pgcorral/pgcorral.key"
+            auth_user = "pgcorral_auth"
+            auth_query = "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1"
+            auth_query_cache_ttl = "5s"
+            auth_file = "/etc/pgcorral/userlist.txt"
+            auth_hba_file = "/etc/pgcorral/hba.conf"
 
             [users.app]
             password = "app-secret"
@@ -495,6 +510,22 @@ mod tests {
                 auth_type: AuthType::Md5,
                 log_level: LogLevel::Debug,
                 max_message_size: 65536,
+                max_logins_in_progress: 200,
+                client_write_timeout: None,
+                tls_cert_file: Some("/etc/pgcorral/server.crt".into()),
+                tls_key_file: Some("/etc/pgcorral/server.key".into()),
+                tls_ca_file: Some("/etc/pgcorral/ca.crt".into()),
+                client_tls_sslmode: TlsMode::VerifyCa,
+                server_tls_sslmode: TlsMode::VerifyFull,
+                server_tls_ca_file: Some("/etc/pgcorral/server-ca.crt".into()),
+                server_tls_cert_file: Some("/etc/pgcorral/pgcorral.crt".into()),
+                server_tls_key_file: Some("/etc/pgcorral/pgcorral.key".into()),
+                auth_user: Some("pgcorral_auth".to_string()),
+                auth_query: "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1"
+                    .to_string(),
+                auth_query_cache_ttl: Some(Duration::from_secs(5)),
+                auth_file: Some("/etc/pgcorral/userlist.txt".into()),
+                auth_hba_file: Some("/etc/pgcorral/hba.conf".into()),
             }
         );
 

@@ -32,9 +32,9 @@ mod schema;
 mod validate;
 mod value;
 
-pub use builtin::{DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE};
+pub use builtin::{DEFAULT_AUTH_QUERY, DEFAULT_MAX_MESSAGE_SIZE, MIN_MAX_MESSAGE_SIZE};
 pub use enums::{
-    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction,
+    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction, TlsMode,
 };
 pub use error::{ConfigError, Problem};
 pub use load::{default_path, load_file, load_str, process_env};

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::enums::{
-    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction,
+    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction, TlsMode,
 };
 
 /// A loaded, valid config.
@@ -84,6 +85,39 @@ pub struct General {
     pub log_level: LogLevel,
     /// Longest client or server message accepted, in bytes; longer is a protocol error.
     pub max_message_size: usize,
+    /// Logins (startup and authentication) in progress at once; at the cap, a new
+    /// connection closes the oldest login still in progress on its worker.
+    pub max_logins_in_progress: usize,
+    /// A client that takes none of the output waiting for it for this long is disconnected
+    /// (its server connection is salvaged); `None` = never.
+    pub client_write_timeout: Option<Duration>,
+    /// TLS certificate chain (PEM) shown to clients.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS toward clients.
+    pub client_tls_sslmode: TlsMode,
+    /// TLS toward servers.
+    pub server_tls_sslmode: TlsMode,
+    /// CA certificates (PEM) that server certificates must chain to.
+    pub server_tls_ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) pgcorral shows to servers.
+    pub server_tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `server_tls_cert_file`.
+    pub server_tls_key_file: Option<PathBuf>,
+    /// Role that runs `auth_query` for users not in `[users]` or `auth_file`.
+    pub auth_user: Option<String>,
+    /// Query returning (user name, secret) for `$1`.
+    pub auth_query: String,
+    /// How long a secret fetched with `auth_query` is used before it is fetched again;
+    /// `None` = fetched at every login.
+    pub auth_query_cache_ttl: Option<Duration>,
+    /// PgBouncer's `userlist.txt`: `"user" "secret"` lines, merged with `[users]`.
+    pub auth_file: Option<PathBuf>,
+    /// pg_hba.conf-style rules, used when `auth_type = "hba"`.
+    pub auth_hba_file: Option<PathBuf>,
 }
 
 /// `[users.NAME]`.

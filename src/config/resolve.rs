@@ -122,6 +122,18 @@ impl<'p> Section<'p> {
         }
     }
 
+    /// Sets an optional file path; an empty string is a problem.
+    fn set_path(
+        &mut self,
+        target: &mut Option<std::path::PathBuf>,
+        field: &Option<Field<String>>,
+        key: &str,
+    ) {
+        if let Some(value) = self.get_checked(field, key, rules::not_empty) {
+            *target = Some(value.into());
+        }
+    }
+
     /// Records a problem at `key` unless one was already recorded there.
     fn missing(&mut self, key: &str, reason: String) {
         let path = self.path(key);
@@ -196,6 +208,64 @@ fn general(problems: &mut Problems, raw: &RawGeneral) -> General {
         "max_message_size",
         rules::message_size,
     );
+    s.set_checked(
+        &mut g.max_logins_in_progress,
+        &raw.max_logins_in_progress,
+        "max_logins_in_progress",
+        rules::at_least_one,
+    );
+    s.set_timeout(
+        &mut g.client_write_timeout,
+        &raw.client_write_timeout,
+        "client_write_timeout",
+    );
+    s.set_path(&mut g.tls_cert_file, &raw.tls_cert_file, "tls_cert_file");
+    s.set_path(&mut g.tls_key_file, &raw.tls_key_file, "tls_key_file");
+    s.set_path(&mut g.tls_ca_file, &raw.tls_ca_file, "tls_ca_file");
+    s.set(
+        &mut g.client_tls_sslmode,
+        &raw.client_tls_sslmode,
+        "client_tls_sslmode",
+    );
+    s.set(
+        &mut g.server_tls_sslmode,
+        &raw.server_tls_sslmode,
+        "server_tls_sslmode",
+    );
+    s.set_path(
+        &mut g.server_tls_ca_file,
+        &raw.server_tls_ca_file,
+        "server_tls_ca_file",
+    );
+    s.set_path(
+        &mut g.server_tls_cert_file,
+        &raw.server_tls_cert_file,
+        "server_tls_cert_file",
+    );
+    s.set_path(
+        &mut g.server_tls_key_file,
+        &raw.server_tls_key_file,
+        "server_tls_key_file",
+    );
+    s.set_option(
+        &mut g.auth_user,
+        &raw.auth_user,
+        "auth_user",
+        rules::not_empty,
+    );
+    s.set_checked(
+        &mut g.auth_query,
+        &raw.auth_query,
+        "auth_query",
+        rules::not_empty,
+    );
+    s.set_timeout(
+        &mut g.auth_query_cache_ttl,
+        &raw.auth_query_cache_ttl,
+        "auth_query_cache_ttl",
+    );
+    s.set_path(&mut g.auth_file, &raw.auth_file, "auth_file");
+    s.set_path(&mut g.auth_hba_file, &raw.auth_hba_file, "auth_hba_file");
     g
 }
 

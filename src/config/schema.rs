@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::enums::{
-    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction,
+    AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction, TlsMode,
 };
 use super::value::Field;
 
@@ -72,6 +72,36 @@ pub(super) struct RawGeneral {
     pub log_level: Option<Field<LogLevel>>,
     /// Longest protocol message accepted, in bytes.
     pub max_message_size: Option<Field<usize>>,
+    /// Logins in progress at once.
+    pub max_logins_in_progress: Option<Field<usize>>,
+    /// How long a client may leave its output unread.
+    pub client_write_timeout: Option<Field<Duration>>,
+    /// TLS certificate chain shown to clients.
+    pub tls_cert_file: Option<Field<String>>,
+    /// Its private key.
+    pub tls_key_file: Option<Field<String>>,
+    /// CA for client certificates.
+    pub tls_ca_file: Option<Field<String>>,
+    /// TLS toward clients.
+    pub client_tls_sslmode: Option<Field<TlsMode>>,
+    /// TLS toward servers.
+    pub server_tls_sslmode: Option<Field<TlsMode>>,
+    /// CA for server certificates.
+    pub server_tls_ca_file: Option<Field<String>>,
+    /// Client certificate shown to servers.
+    pub server_tls_cert_file: Option<Field<String>>,
+    /// Its private key.
+    pub server_tls_key_file: Option<Field<String>>,
+    /// Role that runs auth_query.
+    pub auth_user: Option<Field<String>>,
+    /// Query returning a user's secret.
+    pub auth_query: Option<Field<String>>,
+    /// How long a fetched secret is reused.
+    pub auth_query_cache_ttl: Option<Field<Duration>>,
+    /// PgBouncer's userlist.txt.
+    pub auth_file: Option<Field<String>>,
+    /// pg_hba.conf-style rules for auth_type = "hba".
+    pub auth_hba_file: Option<Field<String>>,
 }
 
 /// `[users.NAME]`.

@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::builtin::MIN_MAX_MESSAGE_SIZE;
+use super::enums::{AuthType, TlsMode};
 use super::error::Problems;
 use super::model::Config;
 use super::path;
@@ -134,6 +135,14 @@ pub(super) fn validate(config: &Config, problems: &mut Problems) {
             );
         }
     }
+    tls(config, problems);
+    let g = &config.general;
+    if g.auth_type == AuthType::Hba && g.auth_hba_file.is_none() {
+        problems.push(
+            "general.auth_hba_file",
+            "is required with auth_type = \"hba\"; give the path of a pg_hba.conf-style file",
+        );
+    }
     if config.general.metrics_listen == Some(config.general.listen) {
         problems.push(
             "general.metrics_listen",
@@ -142,6 +151,80 @@ pub(super) fn validate(config: &Config, problems: &mut Problems) {
                 config.general.listen
             ),
         );
+    }
+}
+
+/// TLS settings that need files: a certificate and key to offer TLS to clients, a CA to
+/// verify peers.
+fn tls(config: &Config, problems: &mut Problems) {
+    let g = &config.general;
+    if g.client_tls_sslmode != TlsMode::Disable {
+        for (key, value) in [
+            ("tls_cert_file", &g.tls_cert_file),
+            ("tls_key_file", &g.tls_key_file),
+        ] {
+            if value.is_none() {
+                problems.push(
+                    path::join("general", key),
+                    format!(
+                        "is required with client_tls_sslmode = \"{}\"",
+                        g.client_tls_sslmode.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    if matches!(
+        g.client_tls_sslmode,
+        TlsMode::VerifyCa | TlsMode::VerifyFull
+    ) && g.tls_ca_file.is_none()
+    {
+        problems.push(
+            "general.tls_ca_file",
+            format!(
+                "is required with client_tls_sslmode = \"{}\" (the CA client certificates must chain to)",
+                g.client_tls_sslmode.as_str()
+            ),
+        );
+    }
+    if matches!(
+        g.server_tls_sslmode,
+        TlsMode::VerifyCa | TlsMode::VerifyFull
+    ) && g.server_tls_ca_file.is_none()
+    {
+        problems.push(
+            "general.server_tls_ca_file",
+            format!(
+                "is required with server_tls_sslmode = \"{}\" (the CA server certificates must chain to)",
+                g.server_tls_sslmode.as_str()
+            ),
+        );
+    }
+    for (cert, key, cert_value, key_value) in [
+        (
+            "tls_cert_file",
+            "tls_key_file",
+            &g.tls_cert_file,
+            &g.tls_key_file,
+        ),
+        (
+            "server_tls_cert_file",
+            "server_tls_key_file",
+            &g.server_tls_cert_file,
+            &g.server_tls_key_file,
+        ),
+    ] {
+        match (cert_value, key_value) {
+            (Some(_), None) => problems.push(
+                path::join("general", key),
+                format!("is required with {cert}"),
+            ),
+            (None, Some(_)) => problems.push(
+                path::join("general", cert),
+                format!("is required with {key}"),
+            ),
+            _ => {}
+        }
     }
 }
 
