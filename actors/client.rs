@@ -40,6 +40,7 @@ use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
 use crate::server_state::BanReason;
 use crate::shards::{ShardError, Shards};
+use crate::stalled::{readable_now, write_all_watched, WriteFailed};
 use crate::worker::Worker;
 use crate::worker::{ClientCount, Registered};
 
@@ -148,13 +149,24 @@ impl Session {
         let general = self.worker.shared.general();
         // Rarely taken or short-lived branches are boxed: an idle client's future is only as
         // large as the biggest state it can be in, and a boxed branch costs no space there.
+        let cap = general
+            .max_logins_in_progress
+            .div_ceil(general.workers.max(1));
+        let ticket = self.worker.logins.admit(cap);
         let work = Box::pin(login(&mut self.stream, &mut self.buf, &self.worker));
-        let outcome = match general.client_login_timeout {
-            Some(t) => tokio::time::timeout(t, work)
-                .await
-                .unwrap_or(Err(ClientError::LoginTimeout(t))),
-            None => work.await,
+        let timed = async {
+            match general.client_login_timeout {
+                Some(t) => tokio::time::timeout(t, work)
+                    .await
+                    .unwrap_or(Err(ClientError::LoginTimeout(t))),
+                None => work.await,
+            }
         };
+        let outcome = tokio::select! {
+            outcome = timed => outcome,
+            _ = ticket.evicted() => Err(ClientError::LoginEvicted(general.max_logins_in_progress)),
+        };
+        drop(ticket);
         match outcome {
             Ok(LoginOutcome::LoggedIn(l)) => {
                 let conn = Connected::new(self, l);
@@ -758,10 +770,10 @@ impl Connected {
                 self.buf.advance(len);
                 received += len;
             } else if !self.out.is_empty() {
-                send_to_server(server, &self.out).await?;
+                send_to_server(server, &self.worker, &self.out).await?;
                 self.out.clear();
             } else if scan.forward > 0 {
-                send_to_server(server, &self.buf[..scan.forward]).await?;
+                send_to_server(server, &self.worker, &self.buf[..scan.forward]).await?;
                 self.buf.advance(scan.forward);
             }
             if received > 0 {
@@ -797,7 +809,7 @@ impl Connected {
             return Ok(());
         }
         if let Some(server) = self.server.as_mut() {
-            send_to_server(server, &self.out).await?;
+            send_to_server(server, &self.worker, &self.out).await?;
         }
         self.out.clear();
         Ok(())
@@ -832,7 +844,7 @@ impl Connected {
         let mut out = BytesMut::new();
         builder::error_response(&mut out, "ERROR", e.sqlstate(), &e.to_string());
         builder::ready_for_query(&mut out, b'I');
-        self.stream.write_all(&out).await?;
+        write_client(&mut self.stream, &self.worker, &out).await?;
         Ok(())
     }
 
@@ -926,7 +938,7 @@ impl Connected {
             .as_ref()
             .map_or(b'I', |s| s.exchange.tx.as_byte());
         builder::ready_for_query(&mut out, status);
-        self.stream.write_all(&out).await?;
+        write_client(&mut self.stream, &self.worker, &out).await?;
         let idle = self.server.as_ref().is_some_and(|s| s.exchange.is_idle());
         if idle && self.buf.is_empty() && self.mode != PoolMode::Session {
             self.detach();
@@ -1351,7 +1363,7 @@ impl Connected {
                 if stopped || !self.out.is_empty() {
                     self.out.extend_from_slice(&buf[..scan.forward]);
                 } else {
-                    self.stream.write_all(&buf[..scan.forward]).await?;
+                    write_client(&mut self.stream, &self.worker, &buf[..scan.forward]).await?;
                 }
                 buf.advance(scan.forward);
                 let traffic = &self.shards.clusters[self.shard].members[self.member]
@@ -1405,7 +1417,7 @@ impl Connected {
             self.statements.forget(&name, id);
         }
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            write_client(&mut self.stream, &self.worker, &self.out).await?;
             self.out.clear();
         }
         if !server.exchange.is_quiet() {
@@ -1505,7 +1517,7 @@ impl Connected {
     /// Writes the bytes staged for the client by a rewrite.
     async fn flush_to_client(&mut self) -> Result<(), ClientError> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            write_client(&mut self.stream, &self.worker, &self.out).await?;
             self.out.clear();
         }
         Ok(())
@@ -1540,6 +1552,13 @@ impl Connected {
         };
         if server.prepared.stale || self.tracker.pins.contains(PinReason::Load) {
             shard.discard(server, true);
+        } else if matches!(result, Err(ClientError::SlowClient(_))) {
+            // Stuck mid-output (or mid-write): closing is cheaper than draining it.
+            info!(
+                self.log,
+                "closing server connection: its client stopped reading"
+            );
+            shard.discard(server, true);
         } else if server.exchange.is_idle() && reset.is_none() && server.scanner.at_boundary() {
             shard.checkin(server);
         } else if self.scanner.at_boundary() {
@@ -1555,13 +1574,46 @@ impl Connected {
     }
 }
 
-/// Writes client bytes (forwarded or rewritten) to the server.
-async fn send_to_server(server: &mut ServerConn, bytes: &[u8]) -> Result<(), ClientError> {
-    server
-        .stream
-        .write_all(bytes)
-        .await
-        .map_err(|e| ClientError::ServerGone(e.to_string()))
+/// Writes client bytes (forwarded or rewritten) to the server. A server that takes nothing
+/// for `client_write_timeout` while its own output waits unread is stuck behind a client
+/// that sends without reading: the client is disconnected. (A server that is merely busy,
+/// say waiting for a lock, has no output waiting and is waited for.)
+async fn send_to_server(
+    server: &mut ServerConn,
+    worker: &Worker,
+    bytes: &[u8],
+) -> Result<(), ClientError> {
+    write_all_watched(
+        &mut server.stream,
+        bytes,
+        || worker.shared.general().client_write_timeout,
+        |stream| readable_now(stream),
+    )
+    .await
+    .map_err(|e| match e {
+        WriteFailed::Io(e) => ClientError::ServerGone(e.to_string()),
+        WriteFailed::Stalled(t) => ClientError::SlowClient(t),
+    })
+}
+
+/// Writes to the client; a client that takes nothing for `client_write_timeout` is
+/// disconnected (its server connection is then salvaged or closed).
+async fn write_client(
+    stream: &mut TcpStream,
+    worker: &Worker,
+    bytes: &[u8],
+) -> Result<(), ClientError> {
+    write_all_watched(
+        stream,
+        bytes,
+        || worker.shared.general().client_write_timeout,
+        |_| true,
+    )
+    .await
+    .map_err(|e| match e {
+        WriteFailed::Io(e) => ClientError::Io(e),
+        WriteFailed::Stalled(t) => ClientError::SlowClient(t),
+    })
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

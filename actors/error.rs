@@ -60,6 +60,10 @@ pub enum ClientError {
     Disabled(String),
     #[error("user \"{user}\" may not use the admin console: add it to admin_users or stats_users")]
     NotConsoleUser { user: String },
+    #[error("the client took none of its results for {0:?} (client_write_timeout)")]
+    SlowClient(Duration),
+    #[error("too many logins in progress (max_logins_in_progress = {0}); this was the oldest")]
+    LoginEvicted(usize),
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -92,13 +96,15 @@ impl ClientError {
             ClientError::StatementModeTransaction => "0A000",
             ClientError::NotConsoleUser { .. } => "28000",
             ClientError::Disabled(_) => "57P03",
-            ClientError::Io(_) => "08006",
+            ClientError::Io(_) | ClientError::SlowClient(_) => "08006",
+            ClientError::LoginEvicted(_) => "53300",
         }
     }
 
     /// Whether the client can still be told (its socket is not the problem).
     pub fn tellable(&self) -> bool {
-        !matches!(self, ClientError::Io(_))
+        // A client that does not read cannot be told either.
+        !matches!(self, ClientError::Io(_) | ClientError::SlowClient(_))
     }
 }
 

@@ -12,6 +12,7 @@ mod framed;
 mod health;
 mod listener;
 mod login;
+mod logins;
 mod metrics;
 mod parking;
 mod pool;
@@ -23,6 +24,7 @@ mod server_state;
 mod shards;
 mod shared;
 mod snapshot;
+mod stalled;
 mod worker;
 
 use std::path::PathBuf;

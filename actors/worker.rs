@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::budget::PoolSettings;
 use crate::cluster::{Cluster, Member};
 use crate::health::Watch;
+use crate::logins::Logins;
 use crate::parking::Parking;
 use crate::pool::{PoolActor, PoolShard};
 use crate::registry::ClientInfo;
@@ -38,6 +39,8 @@ pub struct Worker {
     pub attention: Rc<Notify>,
     /// Clients idle long enough to give up their actor.
     pub parking: Rc<Parking>,
+    /// Logins in progress, capped.
+    pub logins: Rc<Logins>,
     /// Startup settings shared by the clients that logged in with the same ones.
     settings: RefCell<Vec<Rc<ParamSet>>>,
     /// User and database names shared by their clients.
@@ -62,6 +65,7 @@ impl Worker {
             shutdown: Rc::new(Notify::new()),
             attention: Rc::new(Notify::new()),
             parking: parking.clone(),
+            logins: Rc::new(Logins::default()),
             settings: RefCell::new(Vec::new()),
             names: RefCell::new(Vec::new()),
             clients: Cell::new(0),
