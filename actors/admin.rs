@@ -88,7 +88,23 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
         Ok(c) => c,
         Err(e) => return builder::error_response(out, "ERROR", "08P01", &e.to_string()),
     };
-    if !user.admin && !cmd.read_only() {
+    // Checked against the config as it is now, at every command: a RELOAD that takes a user
+    // out of admin_users or stats_users takes effect on its open console sessions too.
+    let general = shared.general();
+    let admin = user.admin && general.admin_users.contains(&user.name);
+    let stats = admin || general.stats_users.contains(&user.name);
+    if !stats {
+        return builder::error_response(
+            out,
+            "ERROR",
+            "42501",
+            &format!(
+                "\"{}\" is no longer in admin_users or stats_users",
+                user.name
+            ),
+        );
+    }
+    if !admin && !cmd.read_only() {
         return builder::error_response(
             out,
             "ERROR",

@@ -398,3 +398,46 @@ async fn show_prepared_statements_and_show_pins_count_what_happened() {
     let (pinned_now, row) = seen.expect("SHOW PINS never counted the LISTEN");
     assert_eq!(pinned_now, "1", "{row:?}");
 }
+
+#[tokio::test]
+async fn console_rights_are_checked_at_every_command_against_the_current_config() {
+    let s = console_stack();
+    let (admin, _d1) = connect(s.port, "admin", "pgcorral", None).await.unwrap();
+    let (watcher, _d2) = connect(s.port, "watcher", "pgcorral", None).await.unwrap();
+    let code = |r: Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>| {
+        r.err()
+            .and_then(|e| e.as_db_error().map(|d| d.code().code().to_owned()))
+    };
+    // A stats user may look, not act: KILL_CLIENT's cousins included.
+    assert!(watcher.simple_query("SHOW POOLS").await.is_ok());
+    for cmd in [
+        "KILL postgres",
+        "PAUSE",
+        "RELOAD",
+        "SHUTDOWN",
+        "SET pool_size = 3",
+    ] {
+        assert_eq!(
+            code(watcher.simple_query(cmd).await).as_deref(),
+            Some("42501"),
+            "{cmd}"
+        );
+    }
+    // Take `admin` out of admin_users: its open session loses its rights at once.
+    let path = &s.pooler.config_path;
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(
+        path,
+        text.replace("admin_users = [\"admin\"]", "admin_users = [\"postgres\"]"),
+    )
+    .unwrap();
+    assert!(admin.simple_query("RELOAD").await.is_ok());
+    for cmd in ["SHOW POOLS", "PAUSE", "RESUME"] {
+        assert_eq!(
+            code(admin.simple_query(cmd).await).as_deref(),
+            Some("42501"),
+            "{cmd}"
+        );
+    }
+    assert!(watcher.simple_query("SHOW POOLS").await.is_ok());
+}
