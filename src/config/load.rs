@@ -65,11 +65,15 @@ pub fn default_path() -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
+/// `PGCORRAL_<SECTION>__<KEY>`. Other `PGCORRAL_*` variables (`PGCORRAL_BIN` in a script,
+/// say) are not overrides and are left alone.
 fn is_override(key: &str) -> bool {
     key.len() > ENV_PREFIX.len()
         && key.is_char_boundary(ENV_PREFIX.len())
         && key[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX)
-        && key[ENV_PREFIX.len()..].starts_with('_')
+        && key[ENV_PREFIX.len()..]
+            .strip_prefix('_')
+            .is_some_and(|rest| rest.contains("__"))
 }
 
 fn load(
@@ -82,7 +86,10 @@ fn load(
         .prefix_separator("_")
         .separator("__")
         .source(Some(
-            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env.iter()
+                .filter(|(k, _)| is_override(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ));
     let merged = ::config::Config::builder()
         .add_source(File::from_str(text, FileFormat::Toml))
@@ -270,6 +277,8 @@ mod tests {
             ("PGCORRAL_USERS__BOB__PASSWORD", "007"),
             ("HOME", "/root"),
             ("PGCORRALX", "ignored"),
+            ("PGCORRAL_BIN", "/usr/bin/pgcorral"),
+            ("PGCORRAL_CONFIG_DIR", "not an override either"),
         ]);
         let toml = format!("[general]\nlisten = \"127.0.0.1:1\"\n{APP}");
         let config = load_str(&toml, &vars).unwrap_or_else(|e| panic!("{e}"));
