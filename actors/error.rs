@@ -64,6 +64,12 @@ pub enum ClientError {
     SlowClient(Duration),
     #[error("too many logins in progress (max_logins_in_progress = {0}); this was the oldest")]
     LoginEvicted(usize),
+    #[error("SSL required: this pooler refuses connections without TLS (client_tls_sslmode = \"{mode}\")")]
+    TlsRequired { mode: &'static str },
+    /// The TLS handshake with the client failed, or a direct TLS client did not negotiate
+    /// ALPN "postgresql": nothing can be said to it in plain text.
+    #[error("TLS with the client failed: {0}")]
+    TlsHandshake(String),
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -94,7 +100,8 @@ impl ClientError {
             ClientError::IdleTransactionTimeout(_) => "25P03",
             ClientError::ClientIdleTimeout(_) => "57P05",
             ClientError::StatementModeTransaction => "0A000",
-            ClientError::NotConsoleUser { .. } => "28000",
+            ClientError::NotConsoleUser { .. } | ClientError::TlsRequired { .. } => "28000",
+            ClientError::TlsHandshake(_) => "08P01",
             ClientError::Disabled(_) => "57P03",
             ClientError::Io(_) | ClientError::SlowClient(_) => "08006",
             ClientError::LoginEvicted(_) => "53300",
@@ -103,8 +110,11 @@ impl ClientError {
 
     /// Whether the client can still be told (its socket is not the problem).
     pub fn tellable(&self) -> bool {
-        // A client that does not read cannot be told either.
-        !matches!(self, ClientError::Io(_) | ClientError::SlowClient(_))
+        // A client that does not read cannot be told either, nor one mid-handshake.
+        !matches!(
+            self,
+            ClientError::Io(_) | ClientError::SlowClient(_) | ClientError::TlsHandshake(_)
+        )
     }
 }
 
@@ -116,6 +126,10 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("TLS with server {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("server {addr} does not support TLS (server_tls_sslmode = \"{mode}\" requires it)")]
+    TlsUnsupported { addr: String, mode: &'static str },
     #[error("server did not answer within server_connect_timeout ({0:?})")]
     ConnectTimeout(Duration),
     #[error("server refused login: {} ({})", .0.message, .0.code)]

@@ -1,5 +1,5 @@
-//! Client login: the first packet (SSLRequest/GSSENCRequest refused with `N`, CancelRequest
-//! forwarded), authentication (trust, md5, SCRAM-SHA-256), the pool lookup, and the
+//! Client login after the StartupMessage (the packets before it are `negotiate`'s):
+//! authentication (trust, md5, SCRAM-SHA-256), the pool lookup, and the
 //! ParameterStatus/BackendKeyData/ReadyForQuery that complete a PostgreSQL login.
 
 use std::rc::Rc;
@@ -9,19 +9,16 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use pgcorral::auth::{md5_verify, ScramServer, ScramVerifier, Secret};
 use pgcorral::config::AuthType;
-use pgcorral::protocol::startup::StartupPacket;
 use pgcorral::protocol::tag::frontend as fe;
-use pgcorral::protocol::{builder, MessageCodec, ProtocolError, StartupCodec};
+use pgcorral::protocol::{builder, MessageCodec, ProtocolError};
 use pgcorral::session::params::{is_tracked_reported, StartupParams};
 use pgcorral::session::ParamSet;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use slog::debug;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::admin::AdminUser;
-use crate::cancel::{send_cancel, CancelKey};
+use crate::cancel::CancelKey;
+use crate::client_stream::{ClientStream, ClientTransport};
 use crate::cluster::Member;
 use crate::error::ClientError;
 use crate::framed::read_frame;
@@ -48,29 +45,18 @@ pub enum LoginOutcome {
     CancelHandled,
 }
 
-/// Runs the whole login on `stream`. Bytes the client sent after its login stay in `buf`.
+/// Runs the login of a client that sent `params` over `transport`. Bytes the client sent
+/// after its login stay in `buf`.
 pub async fn login(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     worker: &Worker,
+    params: Vec<(String, String)>,
+    transport: &ClientTransport,
 ) -> Result<LoginOutcome, ClientError> {
     let shared = &worker.shared;
-    let params = loop {
-        match read_startup(stream, buf).await? {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-                // TLS and GSSAPI encryption are not offered (yet): the client goes on in plain.
-                stream.write_all(b"N").await?;
-            }
-            StartupPacket::Cancel { pid, secret } => {
-                if let Some(target) = shared.cancels.lookup(pid, secret) {
-                    debug!(shared.log, "forwarding cancel request"; "server" => %target.addr);
-                    let _ = send_cancel(target).await;
-                }
-                return Ok(LoginOutcome::CancelHandled);
-            }
-            StartupPacket::Startup { params, .. } => break params,
-        }
-    };
+    // Access rules (auth_type = "hba") read it: hostssl / hostnossl lines, the cert method.
+    let _ = transport;
     let general = shared.general();
     if shared.clients.load(Ordering::Relaxed) > general.max_client_conn {
         return Err(ClientError::TooManyClients {
@@ -131,7 +117,7 @@ pub async fn login(
         }
         builder::backend_key_data(&mut out, 0, 0);
         builder::ready_for_query(&mut out, b'I');
-        stream.write_all(&out).await?;
+        stream.send(&out).await?;
         return Ok(LoginOutcome::Admin(AdminUser {
             name: params.user.clone(),
             admin,
@@ -170,7 +156,7 @@ pub async fn login(
     let key = shared.cancels.register();
     builder::backend_key_data(&mut out, key.pid, key.secret);
     builder::ready_for_query(&mut out, b'I');
-    stream.write_all(&out).await?;
+    stream.send(&out).await?;
     Ok(LoginOutcome::LoggedIn(LoggedIn {
         params,
         shards,
@@ -215,16 +201,9 @@ pub fn checkout_error(shard: &PoolShard, e: CheckoutError) -> ClientError {
     }
 }
 
-async fn read_startup(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-) -> Result<StartupPacket, ClientError> {
-    read_frame(stream, buf, &mut StartupCodec, 512).await
-}
-
 /// Reads one password-type message (`p`); anything else is a protocol violation.
 async fn read_password_message(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
 ) -> Result<Bytes, ClientError> {
     let m =
@@ -241,7 +220,7 @@ async fn read_password_message(
 }
 
 async fn authenticate_md5(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     user_name: &str,
     user: Option<&UserAuth>,
@@ -251,7 +230,7 @@ async fn authenticate_md5(
     rand::thread_rng().fill_bytes(&mut salt);
     out.clear();
     builder::auth_md5(out, salt);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let response =
@@ -264,7 +243,7 @@ async fn authenticate_md5(
 }
 
 async fn authenticate_scram(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     user_name: &str,
     user: Option<&UserAuth>,
@@ -281,7 +260,7 @@ async fn authenticate_scram(
     let mut server = ScramServer::new(verifier);
     out.clear();
     builder::auth_sasl(out, pgcorral::auth::scram::MECHANISM);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let (mechanism, first) = builder::parse_sasl_initial_response(&body)
@@ -293,7 +272,7 @@ async fn authenticate_scram(
     }
     let server_first = server.client_first(first).map_err(|_| failed())?;
     builder::auth_sasl_continue(out, &server_first);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let server_final = server.client_final(&body).map_err(|_| failed())?;

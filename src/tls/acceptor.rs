@@ -28,7 +28,7 @@ pub fn acceptor_config(
         .map_err(|e| TlsError::Provider(e.to_string()))?;
     let builder = match mode {
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
-            let ca = ca.ok_or(TlsError::MissingCa {
+            let ca = ca.ok_or(TlsError::Missing {
                 key: "tls_ca_file",
                 mode_key: "client_tls_sslmode",
                 mode: mode.as_str(),

@@ -25,7 +25,7 @@ pub fn connector_config(
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
     let webpki = |ca: Option<&PemFile<'_>>| {
-        let ca = ca.ok_or(TlsError::MissingCa {
+        let ca = ca.ok_or(TlsError::Missing {
             key: "server_tls_ca_file",
             mode_key: "server_tls_sslmode",
             mode: mode.as_str(),

@@ -47,10 +47,10 @@ pub enum TlsError {
     /// The TLS library refused its own settings (not expected with the ring provider).
     #[error("the TLS library cannot be set up: {0}")]
     Provider(String),
-    /// A mode that verifies peers without the CA file to verify them with (validation
-    /// refuses such a config; this guards the library's own callers).
+    /// A mode without a file it needs (validation refuses such a config; this guards the
+    /// library's own callers).
     #[error("general.{key} is required with {mode_key} = \"{mode}\"")]
-    MissingCa {
+    Missing {
         key: &'static str,
         mode_key: &'static str,
         mode: &'static str,
