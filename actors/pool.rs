@@ -589,7 +589,11 @@ impl Handler<Adopt> for PoolActor {
     type Result = ();
     fn handle(&mut self, msg: Adopt, _: &mut Context<Self>) {
         match msg.0 .0.adopt() {
-            Ok(conn) => self.shard.release(conn),
+            Ok(conn) => {
+                debug!(self.shard.log, "server connection adopted from another arbiter";
+                    "server" => conn.id, "tls" => conn.tls.is_some());
+                self.shard.release(conn)
+            }
             Err(e) => warn!(self.shard.log, "could not adopt a server connection"; "error" => %e),
         }
     }

@@ -498,3 +498,59 @@ async fn show_clients_prints_the_tls_of_each_client() {
     assert_eq!(columns[0], "", "{out:?}");
     assert!(columns[1].starts_with("TLSv1.3/TLS13_"), "{out:?}");
 }
+
+#[tokio::test]
+async fn tls_sessions_carry_large_values_and_move_between_arbiters() {
+    let pki = Pki::new();
+    let pg = tls_only_pg(&pki.files, &pki.server);
+    // workers = 2, pool_size = 1: the one TLS server connection moves between the arbiters.
+    let port = Pooler::free_port();
+    let c = StackConfig {
+        general: format!(
+            "auth_type = \"trust\"\n{}{}",
+            pki.general("require"),
+            server_tls_lines("verify-full", &pki.ca_file)
+        ),
+        users: USERS.into(),
+        pool: "pool_size = 1\nquery_wait_timeout = \"20s\"".into(),
+        ..Default::default()
+    };
+    let p = Pooler::start(&bin(), &config_text(port, pg.port, &c));
+    let config = client_config(&pki.ca.pem, false, None);
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let config = config.clone();
+            tokio::spawn(async move {
+                let mut s = tls_connect(port, config, false).await.unwrap();
+                login(&mut s, "postgres", "postgres").await.unwrap();
+                // 3 MB up and 8 MB down, through both TLS sessions.
+                let text = "x".repeat(3_000_000);
+                let sql = format!("SELECT length('{text}') + {i}");
+                assert_eq!(
+                    query_value(&mut s, &sql).await.unwrap(),
+                    (3_000_000 + i).to_string()
+                );
+                let big = query_value(&mut s, "SELECT repeat('ab', 4000000)")
+                    .await
+                    .unwrap();
+                assert_eq!(big.len(), 8_000_000);
+                for j in 0..20 {
+                    let sql = format!(
+                        "SELECT ssl::text || {j} FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                    );
+                    assert_eq!(query_value(&mut s, &sql).await.unwrap(), format!("true{j}"));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let log = p.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("adopted from another arbiter") && l.contains("tls: true")),
+        "the TLS server connection never moved"
+    );
+    assert!(!log.contains("could not adopt"));
+}
