@@ -9,7 +9,9 @@
 //! - a pool whose shards or servers changed (addresses, roles): retired; new logins get the
 //!   new layout, the old pool's connections close when released;
 //! - TLS certificates, keys, CAs and sslmodes: for new connections (TLS sessions already
-//!   established keep theirs); a file that cannot be used fails the reload like a bad config;
+//!   established keep theirs); when the server side changed, open server connections are
+//!   replaced as they are released (as RECONNECT); a file that cannot be used fails the
+//!   reload like a bad config;
 //! - keys that need a restart (listen, workers, metrics_listen, listen_backlog) are reported.
 
 use std::sync::Arc;
@@ -70,7 +72,14 @@ pub async fn reload_with(
     for n in &notes {
         warn!(shared.log, "reload: {}", n);
     }
+    let server_tls_changed = shared.tls.load().server_fingerprint != tls.server_fingerprint;
     shared.tls.store(Arc::new(tls));
+    if server_tls_changed {
+        // Connections opened under the old TLS settings close as they are released.
+        let pools = shared.reconnect(None);
+        info!(shared.log, "server TLS settings changed: server connections are replaced as they are released";
+            "pools" => pools);
+    }
     let retired = shared.apply(loaded, |global, pool, user, shard, server, loaded| {
         let cfg = loaded.config.pool(pool)?;
         let auth = loaded.users.get(user)?;

@@ -3,6 +3,7 @@
 //! thread; `Shared::tls` holds the result behind an `ArcSwap`, so a reload changes what new
 //! connections get while established sessions keep theirs.
 
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use pgcorral::config::{General, TlsMode};
@@ -21,6 +22,9 @@ pub struct TlsConfigs {
     pub server_mode: TlsMode,
     /// The handshake toward servers; None when `server_tls_sslmode = "disable"`.
     pub connector: Option<TlsConnector>,
+    /// Changes when the server side's mode or file contents change (RELOAD then replaces
+    /// the open server connections as they are released).
+    pub server_fingerprint: u64,
 }
 
 impl TlsConfigs {
@@ -32,6 +36,7 @@ impl TlsConfigs {
             acceptor: None,
             server_mode: TlsMode::Disable,
             connector: None,
+            server_fingerprint: 0,
         }
     }
 
@@ -69,6 +74,8 @@ impl TlsConfigs {
                 })
             }
         };
+        let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
+        g.server_tls_sslmode.as_str().hash(&mut fingerprint);
         let connector = match g.server_tls_sslmode {
             TlsMode::Disable => None,
             mode => {
@@ -84,6 +91,9 @@ impl TlsConfigs {
                     )),
                     _ => None,
                 };
+                for pem in ca.iter().chain(identity.iter().flat_map(|(c, k)| [c, k])) {
+                    pem.bytes.hash(&mut fingerprint);
+                }
                 let identity = identity.as_ref().map(|(c, k)| (c.file(), k.file()));
                 let config = connector_config(
                     mode,
@@ -98,6 +108,7 @@ impl TlsConfigs {
             acceptor,
             server_mode: g.server_tls_sslmode,
             connector,
+            server_fingerprint: fingerprint.finish(),
         })
     }
 }

@@ -384,6 +384,18 @@ fn unusable_tls_files_stop_check_and_start_with_the_key_and_path() {
 
 /// A PostgreSQL that accepts TLS connections only, with `server` as its certificate.
 fn tls_only_pg(files: &Files, server: &Issued) -> PgCluster {
+    tls_pg(
+        files,
+        server,
+        vec![
+            "hostssl all all 127.0.0.1/32 trust".into(),
+            "hostnossl all all 127.0.0.1/32 reject".into(),
+        ],
+    )
+}
+
+/// A PostgreSQL with TLS on, `server` as its certificate and these pg_hba.conf lines first.
+fn tls_pg(files: &Files, server: &Issued, hba: Vec<String>) -> PgCluster {
     let (cert, key) = files.write_issued("pg", server);
     files.give_to_postgres();
     PgCluster::start_with(PgOptions {
@@ -392,10 +404,7 @@ fn tls_only_pg(files: &Files, server: &Issued) -> PgCluster {
             format!("ssl_cert_file = '{}'", cert.display()),
             format!("ssl_key_file = '{}'", key.display()),
         ],
-        hba: vec![
-            "hostssl all all 127.0.0.1/32 trust".into(),
-            "hostnossl all all 127.0.0.1/32 reject".into(),
-        ],
+        hba,
         ..Default::default()
     })
 }
@@ -553,4 +562,41 @@ async fn tls_sessions_carry_large_values_and_move_between_arbiters() {
         "the TLS server connection never moved"
     );
     assert!(!log.contains("could not adopt"));
+}
+
+#[tokio::test]
+async fn reload_replaces_server_connections_when_server_tls_changes() {
+    let pki = Pki::new();
+    let pg = tls_pg(&pki.files, &pki.server, Vec::new());
+    let port = Pooler::free_port();
+    let c = StackConfig {
+        general:
+            "auth_type = \"trust\"\nadmin_users = [\"admin\"]\nserver_tls_sslmode = \"disable\""
+                .into(),
+        users: USERS.into(),
+        pool: "pool_size = 1".into(),
+        ..Default::default()
+    };
+    let p = Pooler::start(&bin(), &config_text(port, pg.port, &c));
+    let ssl = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let mut client = common::raw::RawClient::login(port, "postgres", "postgres", &[]).await;
+    assert_eq!(client.value(ssl).await, "false");
+    let text = std::fs::read_to_string(&p.config_path).unwrap();
+    std::fs::write(
+        &p.config_path,
+        text.replace(
+            "server_tls_sslmode = \"disable\"",
+            "server_tls_sslmode = \"require\"",
+        ),
+    )
+    .unwrap();
+    let out = psql_conninfo(&conninfo(port, "admin", "pgcorral", ""), &["RELOAD"]);
+    assert!(out.success(), "{out:?}");
+    // The same client's next transaction gets a new, encrypted server connection.
+    assert_eq!(client.value(ssl).await, "true");
+    common::wait::wait_until(
+        "the old server connection to close",
+        Duration::from_secs(10),
+        || pg.backend_count("postgres", "postgres") == 1,
+    );
 }
