@@ -600,3 +600,38 @@ async fn reload_replaces_server_connections_when_server_tls_changes() {
         || pg.backend_count("postgres", "postgres") == 1,
     );
 }
+
+#[tokio::test]
+async fn a_tls_client_that_stops_reading_is_cut_off() {
+    let pki = Pki::new();
+    let pg = PgCluster::start();
+    let port = Pooler::free_port();
+    let c = StackConfig {
+        general: format!(
+            "auth_type = \"trust\"\nclient_write_timeout = \"1s\"\n{}",
+            pki.general("require")
+        ),
+        users: USERS.into(),
+        pool: "pool_size = 1".into(),
+        ..Default::default()
+    };
+    let p = Pooler::start(&bin(), &config_text(port, pg.port, &c));
+    let config = client_config(&pki.ca.pem, false, None);
+    let mut silent = tls_connect(port, config.clone(), false).await.unwrap();
+    login(&mut silent, "postgres", "postgres").await.unwrap();
+    // 200 MB of output that is never read: the pooler's writes (and TLS flushes) stall.
+    let copy = "COPY (SELECT repeat('x', 1000) FROM generate_series(1, 200000)) TO STDOUT";
+    common::tls::send(&mut silent, &common::clients::query_message(copy)).await;
+    // The pool's one server connection comes free once the silent client is cut off.
+    let mut other = tls_connect(port, config, false).await.unwrap();
+    login(&mut other, "postgres", "postgres").await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(query_value(&mut other, "SELECT 6 * 7").await.unwrap(), "42");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(p.log().contains("client_write_timeout"), "{}", p.log());
+    drop(silent);
+}
