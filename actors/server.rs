@@ -30,6 +30,7 @@ use crate::framed::read_frame;
 use crate::registry::ServerLink;
 use crate::server_stream::{DetachedStream, ServerStream};
 use crate::shared::Shared;
+use crate::tls::TlsConfigs;
 
 /// Read buffer size for server sockets.
 pub const SERVER_READ_SIZE: usize = 16 * 1024;
@@ -165,7 +166,7 @@ impl ServerConn {
         shared: &Shared,
         generation: u64,
         addr: SocketAddr,
-        tls: &crate::tls::TlsConfigs,
+        tls: &TlsConfigs,
         mode: TlsMode,
     ) -> Result<ServerConn, ServerError> {
         let tcp = TcpStream::connect(addr)
