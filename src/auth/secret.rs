@@ -5,6 +5,7 @@ use std::fmt;
 
 use rand::rngs::OsRng;
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 use super::scram::keys::{self, Key};
 use super::scram::message::{decode_base64, decode_key, encode_base64, parse_iterations};
@@ -56,6 +57,21 @@ impl Secret {
             return ScramVerifier::parse(s).map(Secret::Scram);
         }
         Ok(Secret::Plain(s.to_owned()))
+    }
+
+    /// Whether two secrets are the same, compared in constant time (the kind and, for a
+    /// plaintext password, the length are not hidden).
+    pub fn same_as(&self, other: &Secret) -> bool {
+        match (self, other) {
+            (Secret::Plain(a), Secret::Plain(b)) | (Secret::Md5(a), Secret::Md5(b)) => {
+                a.as_bytes().ct_eq(b.as_bytes()).into()
+            }
+            (Secret::Scram(a), Secret::Scram(b)) => {
+                let keys = a.stored_key.ct_eq(&b.stored_key) & a.server_key.ct_eq(&b.server_key);
+                a.iterations == b.iterations && a.salt == b.salt && bool::from(keys)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -190,6 +206,22 @@ mod tests {
             Secret::parse("SCRAM-SHA-256$4096:broken"),
             Err(AuthError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn same_as_compares_kind_and_content() {
+        let v = Secret::parse(PG_VERIFIER_POSTGRES).unwrap();
+        let other = Secret::Scram(ScramVerifier::generate("postgres"));
+        let md5 = Secret::parse("md53175bce1d3201d16594cebf9d7eb3f9d").unwrap();
+        let plain = Secret::Plain("md5".into());
+        assert!(v.same_as(&v.clone()));
+        assert!(!v.same_as(&other));
+        assert!(md5.same_as(&md5.clone()));
+        assert!(!md5.same_as(&Secret::Md5("3175bce1d3201d16594cebf9d7eb3f9e".into())));
+        assert!(plain.same_as(&Secret::Plain("md5".into())));
+        assert!(!plain.same_as(&Secret::Plain("md6".into())));
+        assert!(!plain.same_as(&md5));
+        assert!(!md5.same_as(&v));
     }
 
     #[test]
