@@ -33,7 +33,7 @@ use crate::admin;
 use crate::cancel::{send_cancel, CancelKey, CancelTarget};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
-use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
+use crate::login::{checkout_error, login, ClientOrigin, LoggedIn, LoginOutcome};
 use crate::pool::{CheckoutError, PoolShard, Traffic};
 use crate::registry::{ClientInfo, ClientState};
 use crate::salvage::salvage;
@@ -148,7 +148,18 @@ impl Session {
         let general = self.worker.shared.general();
         // Rarely taken or short-lived branches are boxed: an idle client's future is only as
         // large as the biggest state it can be in, and a boxed branch costs no space there.
-        let work = Box::pin(login(&mut self.stream, &mut self.buf, &self.worker));
+        // The TLS layer will fill in tls and peer_cn; until then every client is plain.
+        let origin = ClientOrigin {
+            addr: self.peer.ip(),
+            tls: false,
+            peer_cn: None,
+        };
+        let work = Box::pin(login(
+            &mut self.stream,
+            &mut self.buf,
+            &self.worker,
+            &origin,
+        ));
         let outcome = match general.client_login_timeout {
             Some(t) => tokio::time::timeout(t, work)
                 .await
@@ -969,6 +980,7 @@ impl Connected {
         let started = Instant::now();
         let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
+        let mut last_failure = None;
         let (member, server) = loop {
             let Some(i) = self.cluster().choose(want, &tried) else {
                 let waited = started.elapsed();
@@ -976,6 +988,11 @@ impl Connected {
                     tokio::time::sleep(RETRY_PAUSE).await;
                     tried.clear();
                     continue;
+                }
+                // Every server was tried and failed, nothing to wait for: say why the last
+                // one did (a refused login, no credentials yet), not only that none is left.
+                if let (false, Some(e)) = (self.cluster().worth_waiting(want), last_failure) {
+                    return Err(e);
                 }
                 return Err(ClientError::NoServer {
                     pool: self.cluster().settings().label(),
@@ -1004,6 +1021,7 @@ impl Connected {
                 Err(e) => {
                     debug!(self.log, "server unavailable, choosing another";
                         "server" => self.cluster().members[i].state.addr(), "error" => ?e);
+                    last_failure = Some(checkout_error(shard, e));
                     tried.push(i);
                 }
             }
