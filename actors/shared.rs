@@ -85,8 +85,8 @@ fn default_user(name: &str) -> User {
     }
 }
 
-/// One loaded configuration with what was derived from it and the files it names.
-#[derive(Debug)]
+/// One loaded configuration with what was derived from it and the files it names. No
+/// `Debug`: it holds secrets.
 pub struct Loaded {
     pub config: Config,
     /// `[users]` merged with `auth_file`.
