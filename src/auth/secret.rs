@@ -66,10 +66,7 @@ impl Secret {
             (Secret::Plain(a), Secret::Plain(b)) | (Secret::Md5(a), Secret::Md5(b)) => {
                 a.as_bytes().ct_eq(b.as_bytes()).into()
             }
-            (Secret::Scram(a), Secret::Scram(b)) => {
-                let keys = a.stored_key.ct_eq(&b.stored_key) & a.server_key.ct_eq(&b.server_key);
-                a.iterations == b.iterations && a.salt == b.salt && bool::from(keys)
-            }
+            (Secret::Scram(a), Secret::Scram(b)) => a == b,
             _ => false,
         }
     }
@@ -93,7 +90,10 @@ pub(crate) fn is_md5_hex(hex: &str) -> bool {
 
 /// A SCRAM-SHA-256 verifier as PostgreSQL stores it: enough to check a client's proof and to
 /// prove the server's identity, but not enough to log in anywhere by itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality compares the keys in constant time (the salt and iteration count are public);
+/// `Debug` never shows the keys.
+#[derive(Clone)]
 pub struct ScramVerifier {
     /// PBKDF2 iteration count.
     pub iterations: u32,
@@ -151,6 +151,25 @@ impl ScramVerifier {
         let mut salt = [0u8; DEFAULT_SALT_LEN];
         OsRng.fill_bytes(&mut salt);
         Self::from_password(password, &salt, DEFAULT_ITERATIONS)
+    }
+}
+
+impl PartialEq for ScramVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        let keys =
+            self.stored_key.ct_eq(&other.stored_key) & self.server_key.ct_eq(&other.server_key);
+        self.iterations == other.iterations && self.salt == other.salt && bool::from(keys)
+    }
+}
+
+impl Eq for ScramVerifier {}
+
+impl fmt::Debug for ScramVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramVerifier")
+            .field("iterations", &self.iterations)
+            .field("salt_len", &self.salt.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,6 +241,23 @@ mod tests {
         assert!(!plain.same_as(&Secret::Plain("md6".into())));
         assert!(!plain.same_as(&md5));
         assert!(!md5.same_as(&v));
+    }
+
+    #[test]
+    fn verifier_equality_and_debug() {
+        let v = ScramVerifier::parse(PG_VERIFIER_POSTGRES).unwrap();
+        let mut other = v.clone();
+        assert_eq!(v, other);
+        other.server_key[31] ^= 1;
+        assert_ne!(v, other);
+        let mut other = v.clone();
+        other.iterations += 1;
+        assert_ne!(v, other);
+        let shown = format!("{v:?}");
+        assert_eq!(
+            shown,
+            "ScramVerifier { iterations: 4096, salt_len: 16, .. }"
+        );
     }
 
     #[test]
