@@ -570,7 +570,8 @@ async fn authenticate_scram(
         Ok(f) => f,
         Err(_) => {
             // The verifier's salt went out already, so a fresher verifier cannot check this
-            // proof: the next login fetches one.
+            // proof: the next login fetches one. (Also when a mock verifier stood for an md5
+            // hash: the role may have moved to SCRAM since.)
             if let Credentials::Fetched(failed) = creds {
                 who.shared
                     .auth_query
