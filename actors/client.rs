@@ -33,7 +33,7 @@ use crate::admin;
 use crate::cancel::{send_cancel, CancelKey, CancelTarget};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
-use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
+use crate::login::{checkout_error, login, ClientOrigin, LoggedIn, LoginOutcome};
 use crate::pool::{CheckoutError, PoolShard, Traffic};
 use crate::registry::{ClientInfo, ClientState};
 use crate::salvage::salvage;
@@ -153,7 +153,18 @@ impl Session {
             .max_logins_in_progress
             .div_ceil(general.workers.max(1));
         let ticket = self.worker.logins.admit(cap);
-        let work = Box::pin(login(&mut self.stream, &mut self.buf, &self.worker));
+        // The TLS layer will fill in tls and peer_cn; until then every client is plain.
+        let origin = ClientOrigin {
+            addr: self.peer.ip(),
+            tls: false,
+            peer_cn: None,
+        };
+        let work = Box::pin(login(
+            &mut self.stream,
+            &mut self.buf,
+            &self.worker,
+            &origin,
+        ));
         let timed = async {
             match general.client_login_timeout {
                 Some(t) => tokio::time::timeout(t, work)
@@ -981,6 +992,7 @@ impl Connected {
         let started = Instant::now();
         let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
+        let mut last_failure = None;
         let (member, server) = loop {
             let Some(i) = self.cluster().choose(want, &tried) else {
                 let waited = started.elapsed();
@@ -988,6 +1000,11 @@ impl Connected {
                     tokio::time::sleep(RETRY_PAUSE).await;
                     tried.clear();
                     continue;
+                }
+                // Every server was tried and failed, nothing to wait for: say why the last
+                // one did (a refused login, no credentials yet), not only that none is left.
+                if let (false, Some(e)) = (self.cluster().worth_waiting(want), last_failure) {
+                    return Err(e);
                 }
                 return Err(ClientError::NoServer {
                     pool: self.cluster().settings().label(),
@@ -1016,6 +1033,7 @@ impl Connected {
                 Err(e) => {
                     debug!(self.log, "server unavailable, choosing another";
                         "server" => self.cluster().members[i].state.addr(), "error" => ?e);
+                    last_failure = Some(checkout_error(shard, e));
                     tried.push(i);
                 }
             }
