@@ -363,10 +363,13 @@ async fn show(what: ShowWhat, shared: &Arc<Shared>, out: &mut BytesMut) {
             rs
         }
         ShowWhat::Users => {
+            // [users] and auth_file.
             let mut rs = ResultSet::new(col::USERS);
-            for (name, u) in &config.users {
+            let mut users: Vec<_> = loaded.users.values().map(|u| &u.user).collect();
+            users.sort_by(|a, b| a.name.cmp(&b.name));
+            for u in users {
                 rs.push(vec![
-                    v(name),
+                    v(&u.name),
                     Some(u.pool_mode.map(|m| m.as_str()).unwrap_or("").to_owned()),
                 ]);
             }

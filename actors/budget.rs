@@ -349,12 +349,9 @@ fn same_secret(
     a: &Option<Arc<pgcorral::auth::Secret>>,
     b: &Option<Arc<pgcorral::auth::Secret>>,
 ) -> bool {
-    use pgcorral::auth::Secret;
     match (a.as_deref(), b.as_deref()) {
         (None, None) => true,
-        (Some(Secret::Plain(x)), Some(Secret::Plain(y))) => x == y,
-        (Some(Secret::Md5(x)), Some(Secret::Md5(y))) => x == y,
-        (Some(Secret::Scram(x)), Some(Secret::Scram(y))) => x == y,
+        (Some(x), Some(y)) => x.same_as(y),
         _ => false,
     }
 }

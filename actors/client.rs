@@ -157,14 +157,21 @@ impl Session {
             .div_ceil(general.workers.max(1));
         let ticket = self.worker.logins.admit(cap);
         let work = Box::pin(async {
-            match open(&mut self.stream, &mut self.buf, &self.worker).await? {
-                Opening::Startup { params, transport } => {
+            match open(
+                &mut self.stream,
+                &mut self.buf,
+                &self.worker,
+                self.peer.ip(),
+            )
+            .await?
+            {
+                Opening::Startup { params, origin } => {
                     login(
                         &mut self.stream,
                         &mut self.buf,
                         &self.worker,
                         params,
-                        &transport,
+                        &origin,
                     )
                     .await
                 }
@@ -1016,6 +1023,7 @@ impl Connected {
         let started = Instant::now();
         let wait = self.cluster().settings().query_wait_timeout;
         let mut tried = Vec::new();
+        let mut last_failure = None;
         let (member, server) = loop {
             let Some(i) = self.cluster().choose(want, &tried) else {
                 let waited = started.elapsed();
@@ -1023,6 +1031,11 @@ impl Connected {
                     tokio::time::sleep(RETRY_PAUSE).await;
                     tried.clear();
                     continue;
+                }
+                // Every server was tried and failed, nothing to wait for: say why the last
+                // one did (a refused login, no credentials yet), not only that none is left.
+                if let (false, Some(e)) = (self.cluster().worth_waiting(want), last_failure) {
+                    return Err(e);
                 }
                 return Err(ClientError::NoServer {
                     pool: self.cluster().settings().label(),
@@ -1051,6 +1064,7 @@ impl Connected {
                 Err(e) => {
                     debug!(self.log, "server unavailable, choosing another";
                         "server" => self.cluster().members[i].state.addr(), "error" => ?e);
+                    last_failure = Some(checkout_error(shard, e));
                     tried.push(i);
                 }
             }

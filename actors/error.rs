@@ -70,6 +70,25 @@ pub enum ClientError {
     /// ALPN "postgresql": nothing can be said to it in plain text.
     #[error("TLS with the client failed: {0}")]
     TlsHandshake(String),
+    /// No access rule fits the client (PostgreSQL's message).
+    #[error("no pg_hba.conf entry for host \"{host}\", user \"{user}\", database \"{database}\", {}", encryption(*.tls))]
+    NoHbaEntry {
+        host: String,
+        user: String,
+        database: String,
+        tls: bool,
+    },
+    /// A `reject` access rule fits the client (PostgreSQL's message).
+    #[error("pg_hba.conf rejects connection for host \"{host}\", user \"{user}\", database \"{database}\", {}", encryption(*.tls))]
+    HbaRejected {
+        host: String,
+        user: String,
+        database: String,
+        tls: bool,
+    },
+    /// The access rule wants a client certificate naming the user, and there is none.
+    #[error("certificate authentication failed for user \"{user}\"")]
+    CertificateFailed { user: String },
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -100,7 +119,11 @@ impl ClientError {
             ClientError::IdleTransactionTimeout(_) => "25P03",
             ClientError::ClientIdleTimeout(_) => "57P05",
             ClientError::StatementModeTransaction => "0A000",
-            ClientError::NotConsoleUser { .. } | ClientError::TlsRequired { .. } => "28000",
+            ClientError::NotConsoleUser { .. }
+            | ClientError::NoHbaEntry { .. }
+            | ClientError::HbaRejected { .. }
+            | ClientError::CertificateFailed { .. }
+            | ClientError::TlsRequired { .. } => "28000",
             ClientError::TlsHandshake(_) => "08P01",
             ClientError::Disabled(_) => "57P03",
             ClientError::Io(_) | ClientError::SlowClient(_) => "08006",
@@ -115,6 +138,27 @@ impl ClientError {
             self,
             ClientError::Io(_) | ClientError::SlowClient(_) | ClientError::TlsHandshake(_)
         )
+    }
+}
+
+impl ServerError {
+    /// The server refused this pool's credentials (SQLSTATE class 28), or pgcorral has none
+    /// it can use: a problem of this user's pool, not of the server, so no ban.
+    pub fn is_credentials_problem(&self) -> bool {
+        match self {
+            ServerError::Credentials(_) => true,
+            ServerError::Login(f) => f.code.starts_with("28"),
+            _ => false,
+        }
+    }
+}
+
+/// How PostgreSQL names the connection's encryption in access-rule errors.
+fn encryption(tls: bool) -> &'static str {
+    if tls {
+        "SSL encryption"
+    } else {
+        "no encryption"
     }
 }
 
@@ -136,6 +180,10 @@ pub enum ServerError {
     Login(ErrorFields),
     #[error("cannot authenticate to the server: {0}")]
     Auth(String),
+    /// pgcorral lacks what it needs to log in (no plaintext password, no pass-through key yet,
+    /// a verifier the server no longer has): its own problem, not the server's, so no ban.
+    #[error("cannot authenticate to the server: {0}")]
+    Credentials(String),
     #[error("server error: {} ({})", .0.message, .0.code)]
     Query(ErrorFields),
     #[error("protocol violation by the server: {0}")]

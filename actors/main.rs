@@ -2,6 +2,7 @@
 //! worker, and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
 
 mod admin;
+mod auth_query;
 mod balancer;
 mod budget;
 mod cancel;
@@ -75,7 +76,11 @@ fn main() -> ExitCode {
         Ok((config, source, tls))
     });
     match cli.command {
-        Some(Command::Check) => match loaded {
+        // The files the configuration names (auth_file, auth_hba_file) are checked too.
+        Some(Command::Check) => match loaded
+            .map_err(|e| e.to_string())
+            .and_then(|(c, _, _)| Loaded::new(c))
+        {
             Ok(_) => {
                 println!("ok");
                 ExitCode::SUCCESS

@@ -3,6 +3,8 @@
 //! a CancelRequest forwarded. `client_tls_sslmode` decides what is offered and what is
 //! required; the configuration in force when the connection began is used throughout.
 
+use std::net::IpAddr;
+
 use bytes::BytesMut;
 use pgcorral::config::TlsMode;
 use pgcorral::protocol::startup::StartupPacket;
@@ -12,29 +14,31 @@ use slog::debug;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cancel::send_cancel;
-use crate::client_stream::{ClientStream, ClientTransport};
+use crate::client_stream::ClientStream;
 use crate::error::ClientError;
 use crate::framed::read_frame;
+use crate::login::ClientOrigin;
 use crate::tls::describe_io_error;
 use crate::worker::Worker;
 
 /// How a connection opened.
 pub enum Opening {
-    /// A StartupMessage, and the transport it came over.
+    /// A StartupMessage, and where and how it came (for the access rules).
     Startup {
         params: Vec<(String, String)>,
-        transport: ClientTransport,
+        origin: ClientOrigin,
     },
     /// A CancelRequest, forwarded: the connection is done.
     Cancel,
 }
 
-/// Reads the opening packets from `stream`, upgrading it to TLS on the way if the client
-/// asks and TLS is offered. Bytes after the StartupMessage stay in `buf`.
+/// Reads the opening packets from `stream` (a client at `peer`), upgrading it to TLS on the
+/// way if the client asks and TLS is offered. Bytes after the StartupMessage stay in `buf`.
 pub async fn open(
     stream: &mut ClientStream,
     buf: &mut BytesMut,
     worker: &Worker,
+    peer: IpAddr,
 ) -> Result<Opening, ClientError> {
     let tls = worker.shared.tls.load_full();
     let acceptor = tls.acceptor.as_ref();
@@ -106,7 +110,11 @@ pub async fn open(
                 }
                 return Ok(Opening::Startup {
                     params,
-                    transport: stream.transport(),
+                    origin: ClientOrigin {
+                        addr: peer,
+                        tls: stream.is_tls(),
+                        peer_cn: stream.peer_cn(),
+                    },
                 });
             }
         }

@@ -422,11 +422,18 @@ impl PoolShard {
     /// query_wait_timeout when the server is down), and opening is retried for the rest.
     fn connect_failed(self: &Rc<Self>, e: &ServerError) {
         warn!(self.log, "cannot open server connection"; "server" => self.global.server.addr(), "error" => %e);
-        self.shared.ban(
-            &self.global.server,
-            BanReason::ConnectFailed(e.to_string()),
-            self.global.settings().ban_time,
-        );
+        // Refused or missing credentials are this pool's problem, not the server's: no ban.
+        // A secret auth_query fetched is outdated (the password changed): fetch it again.
+        if e.is_credentials_problem() {
+            let s = self.global.settings();
+            self.shared.server_refused_login(&s.name, &s.user);
+        } else {
+            self.shared.ban(
+                &self.global.server,
+                BanReason::ConnectFailed(e.to_string()),
+                self.global.settings().ban_time,
+            );
+        }
         let waiter = self.waiters.borrow_mut().pop_front();
         if let Some(w) = waiter {
             let _ = w.tx.send(Err(e.to_string()));
@@ -520,6 +527,12 @@ impl PoolShard {
                         c.budget = Some(token);
                         self.global.remember_server_params(&c.login_params);
                         c
+                    }
+                    // No way to log in (pass-through before any client, a refused
+                    // password): nothing is known about the server, and it is not its fault.
+                    Err(e) if e.is_credentials_problem() => {
+                        debug!(self.log, "health check skipped"; "reason" => %e);
+                        return CheckOutcome::Busy;
                     }
                     Err(e) => {
                         return CheckOutcome::Failed(BanReason::HealthCheckFailed(e.to_string()))

@@ -1,7 +1,8 @@
 //! RELOAD and SIGHUP: read the configuration again, validate it first (a bad file changes
 //! nothing), and apply it without dropping clients:
 //!
-//! - users and passwords: for new logins;
+//! - users and passwords (also auth_file and auth_hba_file, read again): for new logins; secrets
+//!   fetched with auth_query are forgotten and fetched again;
 //! - pools added or removed: for new logins (clients of a removed pool carry on);
 //! - settings of a pool whose servers are the same (sizes, timeouts, mode…): at once, for every
 //!   client; a changed server target (database, user, password) closes the open connections
@@ -20,7 +21,7 @@ use pgcorral::config::{self, Config};
 use slog::{error, info, warn};
 
 use crate::budget::PoolSettings;
-use crate::shared::{Loaded, Shared};
+use crate::shared::{Loaded, Shared, UserAuth};
 use crate::tls::TlsConfigs;
 use crate::worker::Worker;
 
@@ -82,14 +83,25 @@ pub async fn reload_with(
     }
     let retired = shared.apply(loaded, |global, pool, user, shard, server, loaded| {
         let cfg = loaded.config.pool(pool)?;
-        let auth = loaded.users.get(user)?;
+        let auth = match loaded.users.get(user) {
+            Some(a) => a.clone(),
+            // A user auth_query fetched keeps its server secret until the next fetch.
+            None if loaded.config.general.auth_user.is_some() => Arc::new(UserAuth::for_servers(
+                user,
+                global.settings().target.secret.clone(),
+            )),
+            None => return None,
+        };
         let s = cfg.shards.get(shard)?.servers.get(server)?;
         let same_server = s.host == global.server.host
             && s.port == global.server.port
             && s.role == global.server.configured
             && cfg.shards.len() == global.shard_count;
-        same_server.then(|| PoolSettings::new(cfg, &loaded.config, auth, shard, server))
+        same_server.then(|| PoolSettings::new(cfg, &loaded.config, &auth, shard, server))
     });
+    // Secrets fetched with auth_query are fetched again (auth_user or the query may have
+    // changed).
+    shared.auth_query.clear();
     // Every arbiter forgets the retired pools before RELOAD answers, so the next checkout of
     // any client already sees the new layout.
     let mut done = Vec::new();

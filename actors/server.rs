@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use pgcorral::auth::{md5_response, ScramClient, Secret};
+use pgcorral::auth::{md5_response, AuthError, ScramClient, Secret};
 use pgcorral::config::TlsMode;
 use pgcorral::protocol::backend::{self, AuthRequest, ErrorFields, TxStatus};
 use pgcorral::protocol::tag::backend as be;
@@ -285,13 +285,28 @@ impl ServerConn {
                             let first = client
                                 .server_first(&data)
                                 .map_err(|e| ServerError::Auth(e.to_string()))?;
-                            let password = match target.secret.as_deref() {
-                                Some(Secret::Plain(p)) => p.clone(),
+                            let msg = match target.secret.as_deref() {
+                                Some(Secret::Plain(p)) => {
+                                    let salted = shared
+                                        .salted_password(p.clone(), first.salt, first.iterations)
+                                        .await;
+                                    client.client_final(&salted)
+                                }
+                                // Pass-through: the ClientKey a client proved for this verifier.
+                                Some(Secret::Scram(verifier)) => {
+                                    let key = shared
+                                        .client_keys
+                                        .get(verifier)
+                                        .ok_or_else(|| no_client_key(target))?;
+                                    client
+                                        .client_final_from_verifier(verifier, &key)
+                                        .map_err(|e| match e {
+                                            AuthError::VerifierChanged => password_changed(target),
+                                            e => ServerError::Auth(e.to_string()),
+                                        })?
+                                }
                                 _ => return Err(no_plaintext(target, "a SCRAM password")),
                             };
-                            let salted =
-                                shared.salted_password(password, first.salt, first.iterations).await;
-                            let msg = client.client_final(&salted);
                             builder::sasl_response(&mut out, &msg);
                         }
                         AuthRequest::SaslFinal(data) => {
@@ -391,6 +406,43 @@ impl ServerConn {
             (Some(e), _) => Err(ServerError::Query(e)),
             (None, row) => Ok(row.unwrap_or_default()),
         }
+    }
+
+    /// Runs `sql` with the extended protocol, `$1` bound to `param` (never spliced into the
+    /// text), and returns its first row as text, or None when it returns no row (auth_query).
+    pub async fn query_with_param(
+        &mut self,
+        sql: &str,
+        param: &str,
+    ) -> Result<Option<Vec<Option<String>>>, ServerError> {
+        let mut out = BytesMut::new();
+        builder::parse_unnamed(&mut out, sql);
+        builder::bind_unnamed(&mut out, &[Some(param)]);
+        builder::execute_unnamed(&mut out);
+        builder::sync(&mut out);
+        self.stream.send(&out).await?;
+        let mut row = None;
+        let mut error = None;
+        loop {
+            let (tag, body) = self.read_message().await?;
+            match tag {
+                be::DATA_ROW if row.is_none() => row = Some(backend::data_row(&body)?),
+                be::ERROR_RESPONSE if error.is_none() => error = Some(backend::error_fields(&body)),
+                be::READY_FOR_QUERY => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(ServerError::Query(e)),
+            None => Ok(row),
+        }
+    }
+
+    /// Says goodbye to the server (best effort) and closes the connection.
+    pub async fn terminate(mut self) {
+        let mut out = BytesMut::new();
+        builder::terminate(&mut out);
+        let _ = self.stream.send(&out).await;
     }
 
     /// Reads and discards server output until every pending request is answered, tracking
@@ -585,9 +637,31 @@ impl TransferableConn {
 }
 
 fn no_plaintext(target: &ServerTarget, what: &str) -> ServerError {
-    ServerError::Auth(format!(
+    ServerError::Credentials(format!(
         "the server asks for {what} for user \"{}\" but pgcorral has no plaintext password for it \
          (set users.<name>.server_password or a plaintext users.<name>.password)",
+        target.user
+    ))
+}
+
+/// A SCRAM verifier is all pgcorral has, and no client has proved its key yet.
+fn no_client_key(target: &ServerTarget) -> ServerError {
+    ServerError::Credentials(format!(
+        "cannot log into the server as \"{}\" yet: pgcorral has only a SCRAM verifier for \
+         it, and the key that logs in with a verifier is learned when a client logs in as that \
+         user with SCRAM (or the password method); until then this pool opens no server \
+         connections (min_pool_size and health checks wait too). Give a plaintext \
+         users.<name>.server_password to connect without waiting",
+        target.user
+    ))
+}
+
+/// The server's SCRAM salt or iteration count is not the stored verifier's.
+fn password_changed(target: &ServerTarget) -> ServerError {
+    ServerError::Credentials(format!(
+        "the password of \"{}\" changed on the server (its SCRAM salt or iteration count is \
+         not the verifier pgcorral has); update the secret in users, auth_file, or let \
+         auth_query fetch it again by logging in with the new password",
         target.user
     ))
 }

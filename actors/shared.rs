@@ -10,10 +10,14 @@ use std::time::Duration;
 use actix::Addr;
 use arc_swap::ArcSwap;
 
-use pgcorral::auth::{salted_password, SaltedPasswordCache, ScramVerifier, Secret};
-use pgcorral::config::{Config, General, ServerRole, User};
+use pgcorral::auth::hba::HbaRules;
+use pgcorral::auth::{
+    salted_password, userlist, ClientKeys, SaltedPasswordCache, ScramVerifier, Secret,
+};
+use pgcorral::config::{AuthType, Config, General, ServerRole, User};
 use slog::Logger;
 
+use crate::auth_query::AuthQuery;
 use crate::balancer::{BalancerActor, BanServer};
 use crate::budget::{PoolGlobal, PoolSettings};
 use crate::cancel::CancelRegistry;
@@ -21,8 +25,9 @@ use crate::health::HealthCheckActor;
 use crate::server_state::{BanReason, ServerState};
 use crate::tls::TlsConfigs;
 
-/// A configured user with its secrets parsed (and a SCRAM verifier derived from a plaintext
-/// password once, at load, so no login pays for PBKDF2).
+/// A user's credentials with its secrets parsed (and a SCRAM verifier derived from a
+/// plaintext password once, off the arbiter threads, so no login pays for PBKDF2): a user of
+/// `[users]` or `auth_file`, or one whose secret `auth_query` fetched.
 #[derive(Debug)]
 pub struct UserAuth {
     pub user: User,
@@ -32,45 +37,120 @@ pub struct UserAuth {
     pub server_secret: Option<Arc<Secret>>,
 }
 
-/// One loaded configuration with what was derived from it.
-#[derive(Debug)]
+impl UserAuth {
+    /// Runs PBKDF2 when `secret` is a plaintext password: not on an arbiter thread.
+    fn new(user: User, secret: Option<Secret>, server_secret: Option<Secret>) -> UserAuth {
+        let secret = secret.map(Arc::new);
+        let scram = match secret.as_deref() {
+            Some(Secret::Plain(p)) => Some(ScramVerifier::generate(p)),
+            Some(Secret::Scram(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let server_secret = match server_secret {
+            Some(s) => Some(Arc::new(s)),
+            None => secret.clone(),
+        };
+        UserAuth {
+            user,
+            secret,
+            scram,
+            server_secret,
+        }
+    }
+
+    /// A user known only by the secret `auth_query` returned: default settings. Runs PBKDF2
+    /// when the secret is a plaintext password: call it on a blocking thread then.
+    pub fn fetched(name: &str, secret: Secret) -> UserAuth {
+        UserAuth::new(default_user(name), Some(secret), None)
+    }
+
+    /// A fetched user as far as its pools need it (RELOAD keeps their server secret until the
+    /// next fetch).
+    pub fn for_servers(name: &str, server_secret: Option<Arc<Secret>>) -> UserAuth {
+        UserAuth {
+            user: default_user(name),
+            secret: None,
+            scram: None,
+            server_secret,
+        }
+    }
+}
+
+/// A user with no settings of its own.
+fn default_user(name: &str) -> User {
+    User {
+        name: name.to_owned(),
+        password: None,
+        server_user: None,
+        server_password: None,
+        pool_size: None,
+        pool_mode: None,
+    }
+}
+
+/// One loaded configuration with what was derived from it and the files it names. No
+/// `Debug`: it holds secrets.
 pub struct Loaded {
     pub config: Config,
+    /// `[users]` merged with `auth_file`.
     pub users: HashMap<String, Arc<UserAuth>>,
+    /// `auth_hba_file`, read when `auth_type = "hba"`.
+    pub hba: Option<Arc<HbaRules>>,
 }
 
 impl Loaded {
+    /// Parses the secrets of `config` and reads the files it names: blocking work (file reads,
+    /// PBKDF2), done on the main thread at start and on a blocking thread by RELOAD. Errors
+    /// name the key, the file and the line.
     pub fn new(config: Config) -> Result<Loaded, String> {
+        let general = &config.general;
+        let mut from_file: HashMap<String, Option<Secret>> = HashMap::new();
+        if let Some(path) = &general.auth_file {
+            let text = read_file(path, "general.auth_file")?;
+            let entries = userlist::parse(&text)
+                .map_err(|e| format!("general.auth_file: {}: {e}", path.display()))?;
+            // A user listed twice gets the last line's secret, as in PgBouncer.
+            for e in entries {
+                from_file.insert(e.user, e.secret);
+            }
+        }
+        let hba = match (general.auth_type, &general.auth_hba_file) {
+            (AuthType::Hba, Some(path)) => {
+                let text = read_file(path, "general.auth_hba_file")?;
+                let rules = HbaRules::parse(&text)
+                    .map_err(|e| format!("general.auth_hba_file: {}: {e}", path.display()))?;
+                Some(Arc::new(rules))
+            }
+            _ => None,
+        };
         let mut users = HashMap::new();
         for (name, user) in &config.users {
-            let parse = |s: &Option<String>, key: &str| -> Result<Option<Arc<Secret>>, String> {
+            let parse = |s: &Option<String>, key: &str| -> Result<Option<Secret>, String> {
                 s.as_deref()
-                    .map(|s| Secret::parse(s).map(Arc::new))
+                    .map(Secret::parse)
                     .transpose()
                     .map_err(|e| format!("users.{name}.{key}: {e}"))
             };
-            let secret = parse(&user.password, "password")?;
-            let server_secret = match &user.server_password {
-                Some(_) => parse(&user.server_password, "server_password")?,
-                None => secret.clone(),
-            };
-            let scram = match secret.as_deref() {
-                Some(Secret::Plain(p)) => Some(ScramVerifier::generate(p)),
-                Some(Secret::Scram(v)) => Some(v.clone()),
-                _ => None,
-            };
+            // [users.NAME] wins for its password; without one, auth_file's applies.
+            let listed = from_file.remove(name).flatten();
+            let secret = parse(&user.password, "password")?.or(listed);
+            let server_secret = parse(&user.server_password, "server_password")?;
             users.insert(
                 name.clone(),
-                Arc::new(UserAuth {
-                    user: user.clone(),
-                    secret,
-                    scram,
-                    server_secret,
-                }),
+                Arc::new(UserAuth::new(user.clone(), secret, server_secret)),
             );
         }
-        Ok(Loaded { config, users })
+        for (name, secret) in from_file {
+            let auth = UserAuth::new(default_user(&name), secret, None);
+            users.insert(name, Arc::new(auth));
+        }
+        Ok(Loaded { config, users, hba })
     }
+}
+
+/// Reads a file a key names; the error names the key and the file.
+fn read_file(path: &std::path::Path, key: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
 }
 
 /// (pool, user, shard index, server index): one server's pool for one user.
@@ -117,6 +197,10 @@ pub struct Shared {
     db_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     user_counts: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     salted: SaltedPasswordCache,
+    /// SCRAM pass-through: the ClientKeys clients proved, by verifier.
+    pub client_keys: ClientKeys,
+    /// Secrets fetched with auth_query, cached per (pool, user).
+    pub auth_query: AuthQuery,
     /// Named prepared statements by (query, parameter types), shared by all clients.
     pub statements: pgcorral::session::prepared::StatementRegistry,
 }
@@ -152,6 +236,8 @@ impl Shared {
             db_counts: Mutex::new(HashMap::new()),
             user_counts: Mutex::new(HashMap::new()),
             salted: SaltedPasswordCache::new(),
+            client_keys: ClientKeys::new(),
+            auth_query: AuthQuery::default(),
             statements: Default::default(),
         })
     }
@@ -175,16 +261,17 @@ impl Shared {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// The process-wide half of the pool for (pool, user) toward server number `server` of
-    /// shard number `shard`, created on first use.
+    /// The process-wide half of the pool for (pool, `auth`'s user) toward server number
+    /// `server` of shard number `shard`, created on first use.
     pub fn pool_global(
         self: &Arc<Self>,
         pool: &str,
-        user: &str,
+        auth: &UserAuth,
         shard: usize,
         server: usize,
         worker: usize,
     ) -> Option<Arc<PoolGlobal>> {
+        let user = auth.user.name.as_str();
         let key = (pool.to_owned(), user.to_owned(), shard, server);
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pools.get(&key) {
@@ -192,7 +279,6 @@ impl Shared {
         }
         let loaded = self.loaded();
         let cfg = loaded.config.pool(pool)?;
-        let auth = loaded.users.get(user)?;
         let server_cfg = cfg.shards.get(shard)?.servers.get(server)?;
         let state = self.server_state(&server_cfg.host, server_cfg.port, server_cfg.role);
         let counter = |m: &Mutex<HashMap<String, Arc<AtomicUsize>>>, k: &str| {
@@ -216,6 +302,55 @@ impl Shared {
         ));
         pools.insert(key, global.clone());
         Some(global)
+    }
+
+    /// The credentials of `user` for pools of `pool`: configured, else what auth_query
+    /// fetched last.
+    pub fn user_auth(&self, pool: &str, user: &str) -> Option<Arc<UserAuth>> {
+        if let Some(u) = self.loaded().users.get(user) {
+            return Some(u.clone());
+        }
+        self.auth_query.latest(pool, user).map(|f| f.value)
+    }
+
+    /// auth_query fetched `auth` for a user of `pool`: the user's pools there log into servers
+    /// with its secret from now on (a changed secret retires their open connections when they
+    /// are released, as RELOAD does).
+    pub fn update_fetched_user(&self, pool: &str, auth: &UserAuth) {
+        let loaded = self.loaded();
+        let user = &auth.user.name;
+        let Some(cfg) = loaded.config.pool(pool) else {
+            return;
+        };
+        if loaded.users.contains_key(user) {
+            return;
+        }
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        for ((p, u, shard, server), global) in pools.iter() {
+            if p == pool
+                && u == user
+                && cfg
+                    .shards
+                    .get(*shard)
+                    .is_some_and(|s| *server < s.servers.len())
+            {
+                global.replace_settings(PoolSettings::new(
+                    cfg,
+                    &loaded.config,
+                    auth,
+                    *shard,
+                    *server,
+                ));
+            }
+        }
+    }
+
+    /// A server refused to log in as `user` for `pool` (or pgcorral had nothing to answer
+    /// with): a secret auth_query fetched is outdated, so the next login fetches it again.
+    pub fn server_refused_login(&self, pool: &str, user: &str) {
+        if !self.loaded().users.contains_key(user) {
+            self.auth_query.forget(pool, user);
+        }
     }
 
     /// The shared state of the server at host:port.

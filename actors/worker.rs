@@ -18,7 +18,7 @@ use crate::parking::Parking;
 use crate::pool::{PoolActor, PoolShard};
 use crate::registry::ClientInfo;
 use crate::shards::{DefaultShard, Shards};
-use crate::shared::Shared;
+use crate::shared::{Shared, UserAuth};
 use pgcorral::route::sharding_key::KeyColumn;
 use pgcorral::session::ParamSet;
 
@@ -90,24 +90,35 @@ impl Worker {
         WORKER.with(|cell| cell.borrow().clone())
     }
 
-    /// This arbiter's view of the pool for (pool, user): for each shard a cluster with one
-    /// pool shard per server, each started with its pool actor under a supervisor on first
-    /// use. None when the pool or the user is not configured.
+    /// This arbiter's view of the pool for (pool, user), for a user configured or fetched
+    /// by auth_query. None when the pool or the user is not known.
     pub fn pool(&self, pool: &str, user: &str) -> Option<Rc<Shards>> {
+        let key = (pool.to_owned(), user.to_owned());
+        if let Some(c) = self.pools.borrow().get(&key) {
+            return Some(c.clone());
+        }
+        let auth = self.shared.user_auth(pool, user)?;
+        self.pool_with(pool, &auth)
+    }
+
+    /// This arbiter's view of the pool for (pool, `auth`'s user): for each shard a cluster
+    /// with one pool shard per server, each started with its pool actor under a supervisor on
+    /// first use. None when the pool is not configured.
+    pub fn pool_with(&self, pool: &str, auth: &UserAuth) -> Option<Rc<Shards>> {
+        let user = auth.user.name.as_str();
         let key = (pool.to_owned(), user.to_owned());
         if let Some(c) = self.pools.borrow().get(&key) {
             return Some(c.clone());
         }
         let loaded = self.shared.loaded();
         let cfg = loaded.config.pool(pool)?;
-        loaded.users.get(user)?;
         let mut clusters = Vec::new();
         for (shard_index, shard) in cfg.shards.iter().enumerate() {
             let mut members = Vec::new();
             for server in 0..shard.servers.len() {
                 let global =
                     self.shared
-                        .pool_global(pool, user, shard_index, server, self.index)?;
+                        .pool_global(pool, auth, shard_index, server, self.index)?;
                 let state = global.server.clone();
                 let shard = PoolShard::new(global, self.shared.clone(), self.index);
                 let for_actor = shard.clone();

@@ -33,6 +33,14 @@ pub enum AuthError {
     )]
     ServerSignatureMismatch,
 
+    /// Pass-through: the server's SCRAM salt or iteration count is not the stored verifier's,
+    /// so the verifier (and the ClientKey learned with it) no longer fits that server.
+    #[error(
+        "the server's SCRAM salt or iteration count differs from the stored verifier: the \
+         password was changed on the server"
+    )]
+    VerifierChanged,
+
     /// A SCRAM exchange step was called before the step it depends on, or after the
     /// exchange had already finished or failed.
     #[error("SCRAM exchange step out of order: {0}")]

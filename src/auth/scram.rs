@@ -12,6 +12,7 @@ mod cache;
 mod client;
 pub(crate) mod keys;
 pub(crate) mod message;
+mod passthrough;
 mod server;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod rfc7677;
 pub use cache::SaltedPasswordCache;
 pub use client::{ScramClient, ServerFirst};
 pub use keys::salted_password;
+pub use passthrough::ClientKeys;
 pub use server::ScramServer;
 
 /// The SASL mechanism name offered in `AuthenticationSASL`.

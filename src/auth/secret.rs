@@ -5,6 +5,7 @@ use std::fmt;
 
 use rand::rngs::OsRng;
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 use super::scram::keys::{self, Key};
 use super::scram::message::{decode_base64, decode_key, encode_base64, parse_iterations};
@@ -57,6 +58,18 @@ impl Secret {
         }
         Ok(Secret::Plain(s.to_owned()))
     }
+
+    /// Whether two secrets are the same, compared in constant time (the kind and, for a
+    /// plaintext password, the length are not hidden).
+    pub fn same_as(&self, other: &Secret) -> bool {
+        match (self, other) {
+            (Secret::Plain(a), Secret::Plain(b)) | (Secret::Md5(a), Secret::Md5(b)) => {
+                a.as_bytes().ct_eq(b.as_bytes()).into()
+            }
+            (Secret::Scram(a), Secret::Scram(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -77,7 +90,10 @@ pub(crate) fn is_md5_hex(hex: &str) -> bool {
 
 /// A SCRAM-SHA-256 verifier as PostgreSQL stores it: enough to check a client's proof and to
 /// prove the server's identity, but not enough to log in anywhere by itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality compares the keys in constant time (the salt and iteration count are public);
+/// `Debug` never shows the keys.
+#[derive(Clone)]
 pub struct ScramVerifier {
     /// PBKDF2 iteration count.
     pub iterations: u32,
@@ -138,6 +154,25 @@ impl ScramVerifier {
     }
 }
 
+impl PartialEq for ScramVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        let keys =
+            self.stored_key.ct_eq(&other.stored_key) & self.server_key.ct_eq(&other.server_key);
+        self.iterations == other.iterations && self.salt == other.salt && bool::from(keys)
+    }
+}
+
+impl Eq for ScramVerifier {}
+
+impl fmt::Debug for ScramVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramVerifier")
+            .field("iterations", &self.iterations)
+            .field("salt_len", &self.salt.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Display for ScramVerifier {
     /// PostgreSQL's text form, as accepted by [`ScramVerifier::parse`] and `ALTER ROLE ... PASSWORD`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,6 +225,39 @@ mod tests {
             Secret::parse("SCRAM-SHA-256$4096:broken"),
             Err(AuthError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn same_as_compares_kind_and_content() {
+        let v = Secret::parse(PG_VERIFIER_POSTGRES).unwrap();
+        let other = Secret::Scram(ScramVerifier::generate("postgres"));
+        let md5 = Secret::parse("md53175bce1d3201d16594cebf9d7eb3f9d").unwrap();
+        let plain = Secret::Plain("md5".into());
+        assert!(v.same_as(&v.clone()));
+        assert!(!v.same_as(&other));
+        assert!(md5.same_as(&md5.clone()));
+        assert!(!md5.same_as(&Secret::Md5("3175bce1d3201d16594cebf9d7eb3f9e".into())));
+        assert!(plain.same_as(&Secret::Plain("md5".into())));
+        assert!(!plain.same_as(&Secret::Plain("md6".into())));
+        assert!(!plain.same_as(&md5));
+        assert!(!md5.same_as(&v));
+    }
+
+    #[test]
+    fn verifier_equality_and_debug() {
+        let v = ScramVerifier::parse(PG_VERIFIER_POSTGRES).unwrap();
+        let mut other = v.clone();
+        assert_eq!(v, other);
+        other.server_key[31] ^= 1;
+        assert_ne!(v, other);
+        let mut other = v.clone();
+        other.iterations += 1;
+        assert_ne!(v, other);
+        let shown = format!("{v:?}");
+        assert_eq!(
+            shown,
+            "ScramVerifier { iterations: 4096, salt_len: 16, .. }"
+        );
     }
 
     #[test]

@@ -194,6 +194,44 @@ pub fn query(buf: &mut BytesMut, sql: &str) {
     tagged(buf, b'Q', |b| put_cstr(b, sql));
 }
 
+/// Parse of the unnamed statement, parameter types left to the server.
+pub fn parse_unnamed(buf: &mut BytesMut, sql: &str) {
+    tagged(buf, b'P', |b| {
+        b.put_u8(0);
+        put_cstr(b, sql);
+        b.put_i16(0);
+    });
+}
+
+/// Bind of the unnamed portal to the unnamed statement with text parameters (`None`: NULL)
+/// and text results. Parameters are length-prefixed, so any byte reaches the server as sent.
+pub fn bind_unnamed(buf: &mut BytesMut, params: &[Option<&str>]) {
+    tagged(buf, b'B', |b| {
+        b.put_u8(0);
+        b.put_u8(0);
+        b.put_i16(0);
+        b.put_i16(params.len() as i16);
+        for p in params {
+            match p {
+                Some(v) => {
+                    b.put_i32(v.len() as i32);
+                    b.put_slice(v.as_bytes());
+                }
+                None => b.put_i32(-1),
+            }
+        }
+        b.put_i16(0);
+    });
+}
+
+/// Execute of the unnamed portal, all rows.
+pub fn execute_unnamed(buf: &mut BytesMut) {
+    tagged(buf, b'E', |b| {
+        b.put_u8(0);
+        b.put_i32(0);
+    });
+}
+
 pub fn sync(buf: &mut BytesMut) {
     tagged(buf, b'S', |_| {});
 }
@@ -241,6 +279,22 @@ mod tests {
         let mut b = BytesMut::new();
         startup(&mut b, &[("user", "u")]);
         assert_eq!(&b[..], b"\0\0\0\x10\0\x03\0\0user\0u\0\0");
+    }
+
+    #[test]
+    fn extended_query_with_a_bound_parameter() {
+        let mut b = BytesMut::new();
+        parse_unnamed(&mut b, "SELECT $1");
+        assert_eq!(&b[..], b"P\0\0\0\x11\0SELECT $1\0\0\0");
+        let mut b = BytesMut::new();
+        bind_unnamed(&mut b, &[Some("o'brien"), None]);
+        assert_eq!(
+            &b[..],
+            b"B\0\0\0\x1b\0\0\0\0\0\x02\0\0\0\x07o'brien\xff\xff\xff\xff\0\0"
+        );
+        let mut b = BytesMut::new();
+        execute_unnamed(&mut b);
+        assert_eq!(&b[..], b"E\0\0\0\x09\0\0\0\0\0");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`pooler`]: `Pooler`, the real pgcorral binary running as a child process.
 //! - [`clients`]: `psql`, `pgbench`, tokio-postgres and raw wire-protocol clients.
 //! - [`wait`]: `wait_until` / `wait_until_async`, condition polling with a deadline.
+//! - [`authq`]: auth_query, auth_file and access-rule helpers (temp files, logins with SQLSTATE).
 //!
 //! Everything here is safe to use from tests running in parallel threads of one binary:
 //! temp dirs and ports come from process-wide allocators.
@@ -14,6 +15,7 @@
 //! binary killed by a timeout), stopping any PostgreSQL server still running in them.
 #![allow(dead_code)]
 
+pub mod authq;
 pub mod clients;
 pub mod pg;
 pub mod pooler;

@@ -10,7 +10,7 @@ use super::message::{
     parse_iterations, random_nonce, shown, skip_extensions, utf8,
 };
 use super::MAX_ITERATIONS;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, ScramVerifier};
 
 /// The gs2 header we send: no channel binding, no authorization identity.
 const GS2_HEADER: &str = "n,,";
@@ -50,6 +50,9 @@ struct Exchange {
     /// Client nonce followed by server nonce.
     nonce: String,
     server_first: String,
+    /// The server's PBKDF2 salt and iteration count.
+    salt: Vec<u8>,
+    iterations: u32,
 }
 
 impl ScramClient {
@@ -135,6 +138,8 @@ impl ScramClient {
         self.exchange = Some(Exchange {
             nonce: nonce.to_owned(),
             server_first: text.to_owned(),
+            salt: salt.clone(),
+            iterations,
         });
         Ok(ServerFirst { salt, iterations })
     }
@@ -177,6 +182,30 @@ impl ScramClient {
             .as_ref()
             .map(|_| keys::server_signature(server_key, auth_message.as_bytes()));
         format!("{without_proof},p={}", encode_base64(&proof)).into_bytes()
+    }
+
+    /// Pass-through: the client-final-message from a stored `verifier` and the ClientKey a
+    /// client proved against it (see [`ClientKeys`](super::ClientKeys)), without the password.
+    ///
+    /// The server must hold the same verifier: its salt and iteration count (from
+    /// [`server_first`](Self::server_first)) must be the verifier's, otherwise the password
+    /// was changed on the server since the verifier was stored
+    /// ([`AuthError::VerifierChanged`]). [`server_final`](Self::server_final) then checks the
+    /// server's signature with the verifier's ServerKey.
+    pub fn client_final_from_verifier(
+        &mut self,
+        verifier: &ScramVerifier,
+        client_key: &[u8; 32],
+    ) -> Result<Vec<u8>, AuthError> {
+        let exchange = self.exchange.as_ref().ok_or_else(|| {
+            AuthError::OutOfOrder(
+                "client-final-message built before a valid server-first-message".into(),
+            )
+        })?;
+        if exchange.iterations != verifier.iterations || exchange.salt != verifier.salt {
+            return Err(AuthError::VerifierChanged);
+        }
+        Ok(self.client_final_with_client_key(client_key, &verifier.server_key))
     }
 
     /// Checks the server-final-message: `v=<ServerSignature>` must match, compared in constant
@@ -442,6 +471,42 @@ mod tests {
         let mut client = client_after_first();
         assert!(matches!(
             client.server_first(b"r=cnoncesnonce,s=c2FsdA==,i=2"),
+            Err(AuthError::OutOfOrder(_))
+        ));
+    }
+
+    #[test]
+    fn pass_through_needs_the_servers_salt_and_iterations() {
+        use crate::auth::ScramServer;
+        let verifier = ScramVerifier::from_password("pw", b"salt", 2);
+        let client_key = keys::client_key(&salted_password("pw", b"salt", 2));
+        // Our own server holding the verifier accepts a login from the ClientKey alone.
+        let mut server = ScramServer::new(verifier.clone());
+        let mut client = ScramClient::new();
+        let first = server.client_first(&client.client_first()).unwrap();
+        client.server_first(&first).unwrap();
+        let fin = client
+            .client_final_from_verifier(&verifier, &client_key)
+            .unwrap();
+        let signature = server.client_final(&fin).unwrap();
+        client.server_final(&signature).unwrap();
+
+        // The password was changed on the server: another salt, or another iteration count.
+        for (salt, iterations) in [(&b"other salt"[..], 2), (b"salt", 3)] {
+            let changed = ScramVerifier::from_password("pw", salt, iterations);
+            let mut server = ScramServer::new(changed);
+            let mut client = ScramClient::new();
+            let first = server.client_first(&client.client_first()).unwrap();
+            client.server_first(&first).unwrap();
+            assert!(matches!(
+                client.client_final_from_verifier(&verifier, &client_key),
+                Err(AuthError::VerifierChanged)
+            ));
+        }
+        // Before server_first there is nothing to answer.
+        let mut client = ScramClient::new();
+        assert!(matches!(
+            client.client_final_from_verifier(&verifier, &client_key),
             Err(AuthError::OutOfOrder(_))
         ));
     }
