@@ -635,3 +635,73 @@ async fn a_tls_client_that_stops_reading_is_cut_off() {
     assert!(p.log().contains("client_write_timeout"), "{}", p.log());
     drop(silent);
 }
+
+#[test]
+fn access_rules_see_tls_and_the_client_certificate() {
+    let pki = Pki::new();
+    let (cert_cert, cert_key) = pki
+        .files
+        .write_issued("certuser", &pki.ca.issue(&[], "certuser"));
+    let rules = pki.files.write(
+        "hba.conf",
+        "hostssl   postgres certuser  127.0.0.1/32 cert\n\
+         hostnossl postgres plainuser 127.0.0.1/32 trust\n\
+         hostssl   pgcorral admin     127.0.0.1/32 trust\n",
+    );
+    let pg = PgCluster::start();
+    let port = Pooler::free_port();
+    let c = StackConfig {
+        general: format!(
+            "auth_type = \"hba\"\nauth_hba_file = \"{}\"\nadmin_users = [\"admin\"]\n{}",
+            rules.display(),
+            pki.general("prefer")
+        ),
+        users: "[users.certuser]\nserver_user = \"postgres\"\n\
+                [users.plainuser]\nserver_user = \"postgres\"\n[users.admin]\n"
+            .into(),
+        ..Default::default()
+    };
+    let _p = Pooler::start(&bin(), &config_text(port, pg.port, &c));
+    let run = |user: &str, db: &str, extra: &str| {
+        psql_conninfo(&conninfo(port, user, db, extra), &["SELECT current_user"])
+    };
+    let with_cert = |cert: &PathBuf, key: &PathBuf| {
+        format!(
+            "sslmode=require sslcert={} sslkey={}",
+            cert.display(),
+            key.display()
+        )
+    };
+    // cert: a certificate from the CA naming the user, over TLS.
+    let out = run("certuser", "postgres", &with_cert(&cert_cert, &cert_key));
+    assert!(out.success() && out.stdout.contains("postgres"), "{out:?}");
+    let out = run("certuser", "postgres", "sslmode=require");
+    assert!(
+        out.stderr.contains("certificate authentication failed"),
+        "{out:?}"
+    );
+    let out = run(
+        "certuser",
+        "postgres",
+        &with_cert(&pki.client_cert, &pki.client_key),
+    );
+    assert!(
+        out.stderr.contains("certificate authentication failed"),
+        "{out:?}"
+    );
+    // hostnossl: plain only; hostssl: TLS only.
+    let out = run("plainuser", "postgres", "sslmode=disable");
+    assert!(out.success(), "{out:?}");
+    let out = run("plainuser", "postgres", "sslmode=require");
+    assert!(out.stderr.contains("SSL encryption"), "{out:?}");
+    let out = psql_conninfo(
+        &conninfo(port, "admin", "pgcorral", "sslmode=require"),
+        &["SHOW VERSION"],
+    );
+    assert!(out.success(), "{out:?}");
+    let out = psql_conninfo(
+        &conninfo(port, "admin", "pgcorral", "sslmode=disable"),
+        &["SHOW VERSION"],
+    );
+    assert!(out.stderr.contains("no encryption"), "{out:?}");
+}

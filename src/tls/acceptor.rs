@@ -9,10 +9,12 @@ use rustls::ServerConfig;
 use super::{provider, PemFile, TlsError, ALPN_POSTGRESQL};
 use crate::config::TlsMode;
 
-/// The server-side configuration for clients. `allow`, `prefer` and `require` ask no client
-/// certificate; `verify-ca` and `verify-full` require one that chains to `ca` (as in
-/// PgBouncer, verify-full means the same as verify-ca toward clients: a client has no host
-/// name to check). ALPN "postgresql" is offered (PostgreSQL 17 clients send it; direct TLS
+/// The server-side configuration for clients. `verify-ca` and `verify-full` require a client
+/// certificate that chains to `ca` (as in PgBouncer, verify-full means the same as verify-ca
+/// toward clients: a client has no host name to check). With the other modes a certificate
+/// is asked for only when `ca` is given, and is optional (as PostgreSQL does with
+/// `ssl_ca_file`): one that is shown must chain to `ca`, and access rules with the `cert`
+/// method can use it. ALPN "postgresql" is offered (PostgreSQL 17 clients send it; direct TLS
 /// requires it). No session resumption, as PostgreSQL.
 pub fn acceptor_config(
     mode: TlsMode,
@@ -39,7 +41,17 @@ pub fn acceptor_config(
                     .map_err(|e| ca.unusable(e))?;
             builder.with_client_cert_verifier(verifier)
         }
-        _ => builder.with_no_client_auth(),
+        _ => match ca {
+            Some(ca) => {
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(ca.roots()?), provider)
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| ca.unusable(e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        },
     };
     let mut config = builder
         .with_single_cert(chain, private_key)

@@ -222,3 +222,44 @@ fn server_names_follow_the_host() {
         ServerName::DnsName(_)
     ));
 }
+
+#[test]
+fn with_a_ca_the_other_modes_take_an_optional_client_certificate() {
+    let server = issue(&["127.0.0.1"], "pgcorral");
+    let client = issue(&[], "alice");
+    let accept = acceptor(&server, TlsMode::Require, Some(&client.ca_pem));
+    let s = handshake(
+        connector(TlsMode::Require, None, None),
+        accept.clone(),
+        "127.0.0.1",
+    )
+    .unwrap();
+    assert!(s.peer_certificates().is_none());
+    let s = handshake(
+        connector(TlsMode::Require, None, Some(&client)),
+        accept.clone(),
+        "127.0.0.1",
+    )
+    .unwrap();
+    let peer = s.peer_certificates().unwrap();
+    assert_eq!(common_name(&peer[0]).as_deref(), Some("alice"));
+    let stranger = issue(&[], "mallory");
+    let e = handshake(
+        connector(TlsMode::Require, None, Some(&stranger)),
+        accept,
+        "127.0.0.1",
+    )
+    .unwrap_err();
+    assert!(
+        describe_handshake_error(&e).contains("unknown issuer"),
+        "{e}"
+    );
+    // Without a CA no certificate is asked for at all.
+    let s = handshake(
+        connector(TlsMode::Require, None, Some(&client)),
+        acceptor(&server, TlsMode::Require, None),
+        "127.0.0.1",
+    )
+    .unwrap();
+    assert!(s.peer_certificates().is_none());
+}
