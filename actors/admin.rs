@@ -13,10 +13,9 @@ use pgcorral::admin::{parse_command, AdminCommand, ResultSet, ShowWhat};
 use pgcorral::protocol::tag::frontend as fe;
 use pgcorral::protocol::{builder, MessageCodec};
 use slog::{info, warn, Logger};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::balancer::{BanServer, UnbanServer};
+use crate::client_stream::ClientStream;
 use crate::error::ClientError;
 use crate::framed::read_frame;
 use crate::server_state::BanReason;
@@ -38,7 +37,7 @@ pub struct AdminUser {
 
 /// Serves one console connection until the client leaves.
 pub async fn serve(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     shared: &Arc<Shared>,
     user: AdminUser,
@@ -74,7 +73,7 @@ pub async fn serve(
         if m.tag == fe::QUERY || m.tag == fe::SYNC {
             builder::ready_for_query(&mut out, b'I');
         }
-        stream.write_all(&out).await?;
+        stream.send(&out).await?;
     }
 }
 
@@ -618,7 +617,7 @@ fn conn_result<'a>(kind: &str, rows: impl Iterator<Item = &'a ConnRow>) -> Resul
             v(format!("0x{:x}", r.id)),
             Some(r.link.map(|l| format!("0x{l:x}")).unwrap_or_default()),
             v(r.remote_pid),
-            v(""),
+            Some(r.tls.map(|t| t.to_string()).unwrap_or_default()),
             v(&r.application_name),
             v(r.id),
         ]);

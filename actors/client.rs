@@ -26,21 +26,24 @@ use pgcorral::session::prepared::{
 };
 use pgcorral::session::state::{self, PinReason};
 use slog::{debug, info, o, warn, Logger};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::admin;
 use crate::cancel::{send_cancel, CancelKey, CancelTarget};
+use crate::client_stream::ClientStream;
 use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
 use crate::login::{checkout_error, login, ClientOrigin, LoggedIn, LoginOutcome};
+use crate::negotiate::{open, Opening};
 use crate::pool::{CheckoutError, PoolShard, Traffic};
 use crate::registry::{ClientInfo, ClientState};
 use crate::salvage::salvage;
 use crate::server::{ServerConn, SERVER_READ_SIZE};
 use crate::server_state::BanReason;
+use crate::server_stream::ServerStream;
 use crate::shards::{ShardError, Shards};
-use crate::stalled::{readable_now, write_all_watched, WriteFailed};
+use crate::stalled::{write_all_watched, WriteFailed};
 use crate::worker::Worker;
 use crate::worker::{ClientCount, Registered};
 
@@ -67,7 +70,7 @@ enum Start {
     /// A parked client woken up; `why`, when given, ends it.
     Resume {
         client: Box<ParkedClient>,
-        stream: TcpStream,
+        stream: ClientStream,
         why: Option<ClientError>,
     },
 }
@@ -84,7 +87,7 @@ impl ClientActor {
             start: Some(Start::Login(Session {
                 id,
                 peer,
-                stream,
+                stream: ClientStream::Plain(stream),
                 buf: BytesMut::new(),
                 worker,
                 log,
@@ -93,8 +96,8 @@ impl ClientActor {
         }
     }
 
-    /// Starts the actor of a parked client again.
-    pub fn resume(client: Box<ParkedClient>, stream: TcpStream, why: Option<ClientError>) {
+    /// Starts the actor of a parked client again (or of one that could not park).
+    pub fn resume(client: Box<ParkedClient>, stream: ClientStream, why: Option<ClientError>) {
         ClientActor {
             start: Some(Start::Resume {
                 client,
@@ -137,7 +140,7 @@ impl Actor for ClientActor {
 struct Session {
     id: u64,
     peer: std::net::SocketAddr,
-    stream: TcpStream,
+    stream: ClientStream,
     buf: BytesMut,
     worker: Rc<Worker>,
     log: Logger,
@@ -153,18 +156,21 @@ impl Session {
             .max_logins_in_progress
             .div_ceil(general.workers.max(1));
         let ticket = self.worker.logins.admit(cap);
-        // The TLS layer will fill in tls and peer_cn; until then every client is plain.
-        let origin = ClientOrigin {
-            addr: self.peer.ip(),
-            tls: false,
-            peer_cn: None,
-        };
-        let work = Box::pin(login(
-            &mut self.stream,
-            &mut self.buf,
-            &self.worker,
-            &origin,
-        ));
+        let work = Box::pin(async {
+            match open(&mut self.stream, &mut self.buf, &self.worker).await? {
+                Opening::Startup { params, transport } => {
+                    login(
+                        &mut self.stream,
+                        &mut self.buf,
+                        &self.worker,
+                        params,
+                        &ClientOrigin::new(self.peer.ip(), &transport),
+                    )
+                    .await
+                }
+                Opening::Cancel => Ok(LoginOutcome::CancelHandled),
+            }
+        });
         let timed = async {
             match general.client_login_timeout {
                 Some(t) => tokio::time::timeout(t, work)
@@ -181,12 +187,16 @@ impl Session {
         match outcome {
             Ok(LoginOutcome::LoggedIn(l)) => {
                 let conn = Connected::new(self, l);
-                info!(conn.log, "client logged in");
+                match conn.info.tls {
+                    Some(tls) => info!(conn.log, "client logged in"; "tls" => %tls),
+                    None => info!(conn.log, "client logged in"),
+                }
                 conn.run(None).await;
             }
             Ok(LoginOutcome::CancelHandled) => {}
             Ok(LoginOutcome::Admin(user)) => {
-                info!(self.log, "admin console login"; "user" => &user.name, "admin" => user.admin);
+                info!(self.log, "admin console login"; "user" => &user.name, "admin" => user.admin,
+                    "tls" => self.stream.is_tls());
                 let shared = self.worker.shared.clone();
                 let shutdown = self.worker.shutdown.clone();
                 let served = Box::pin(admin::serve(
@@ -210,13 +220,13 @@ impl Session {
 }
 
 /// Sends a FATAL ErrorResponse for `e` if the client can still hear it.
-async fn tell(stream: &mut TcpStream, e: &ClientError) {
+async fn tell(stream: &mut ClientStream, e: &ClientError) {
     if !e.tellable() {
         return;
     }
     let mut out = BytesMut::new();
     builder::error_response(&mut out, "FATAL", e.sqlstate(), &e.to_string());
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.send(&out)).await;
 }
 
 /// What the next wait is for, when a timer is armed.
@@ -229,7 +239,7 @@ enum Timer {
 
 /// A logged-in client.
 struct Connected {
-    stream: TcpStream,
+    stream: ClientStream,
     /// Client bytes read and not yet forwarded.
     buf: BytesMut,
     /// Message boundaries in the client-to-server direction.
@@ -362,6 +372,7 @@ impl Connected {
             database: s.worker.intern_name(&l.params.database),
             addr: s.peer,
             local: s.stream.local_addr().ok(),
+            tls: s.stream.tls_summary(),
             connect_time: std::time::SystemTime::now(),
             application_name: l
                 .params
@@ -408,7 +419,15 @@ impl Connected {
             Ok(Served::Park(deadline)) => {
                 let worker = self.worker.clone();
                 let (client, stream) = self.park(deadline);
-                if let Err(e) = worker.parking.park(client, stream) {
+                let parked = match stream {
+                    ClientStream::Plain(stream) => worker.parking.park(client, stream),
+                    // Only plain sockets park (wait_idle_client asks no other to): carry on.
+                    other => {
+                        ClientActor::resume(Box::new(client), other, None);
+                        Ok(())
+                    }
+                };
+                if let Err(e) = parked {
                     debug!(worker.shared.log, "client lost while parking"; "error" => %e);
                 }
             }
@@ -418,7 +437,7 @@ impl Connected {
     }
 
     /// Takes the client apart for parking (it holds no server and no unread bytes).
-    fn park(self, deadline: Option<Instant>) -> (ParkedClient, TcpStream) {
+    fn park(self, deadline: Option<Instant>) -> (ParkedClient, ClientStream) {
         let Connected {
             stream,
             buf: _,
@@ -474,7 +493,7 @@ impl Connected {
     }
 
     /// Puts a parked client together again around its socket.
-    fn unpark(p: ParkedClient, stream: TcpStream) -> Connected {
+    fn unpark(p: ParkedClient, stream: ClientStream) -> Connected {
         let worker = p.registered.worker().clone();
         let log = worker.shared.log.new(o!(
             "client" => p.info.id,
@@ -488,7 +507,7 @@ impl Connected {
     /// and a wake-up both end with.
     fn assemble(
         p: ParkedClient,
-        stream: TcpStream,
+        stream: ClientStream,
         buf: BytesMut,
         worker: Rc<Worker>,
         log: Logger,
@@ -563,7 +582,8 @@ impl Connected {
 
     /// Waits for a client without a server. A client still idle after a whole parking sweep
     /// period parks (and gives up its buffers); until then it keeps them, unless a large
-    /// message grew them, so a busy client allocates nothing per transaction.
+    /// message grew them, so a busy client allocates nothing per transaction. TLS clients
+    /// never park (parking watches raw sockets, and rustls may hold decrypted bytes).
     async fn wait_idle_client(&mut self) -> Result<Idle, ClientError> {
         if self.buf.capacity() > KEEP_WHILE_IDLE {
             self.buf = BytesMut::new();
@@ -574,15 +594,14 @@ impl Connected {
         let idle = self.cluster().settings().client_idle_timeout;
         let deadline = idle.map(|t| Instant::now() + t);
         let since = self.worker.parking.epoch();
-        if std::mem::take(&mut self.park_soon) && self.worker.parking.enabled() {
+        let may_park =
+            self.worker.parking.enabled() && matches!(self.stream, ClientStream::Plain(_));
+        if std::mem::take(&mut self.park_soon) && may_park {
             return Ok(Idle::Park(deadline));
         }
-        loop {
+        let read = loop {
             tokio::select! {
-                r = self.stream.readable() => {
-                    r?;
-                    break;
-                }
+                r = self.stream.idle_input(&mut self.buf, CLIENT_READ_SIZE) => break r?,
                 _ = self.worker.attention.notified() => {
                     if self.info.killed.get() {
                         return Err(ClientError::Killed);
@@ -590,8 +609,7 @@ impl Connected {
                     if self.worker.shared.is_shutting_down() {
                         return Err(ClientError::ShuttingDown);
                     }
-                    let parking = &self.worker.parking;
-                    if parking.enabled() && parking.epoch() >= since + 2 {
+                    if may_park && self.worker.parking.epoch() >= since + 2 {
                         return Ok(Idle::Park(deadline));
                     }
                 }
@@ -599,9 +617,15 @@ impl Connected {
                     return Err(ClientError::ClientIdleTimeout(idle.unwrap_or_default()))
                 }
             }
-        }
-        self.buf.reserve(CLIENT_READ_SIZE);
-        Ok(match self.stream.read_buf(&mut self.buf).await? {
+        };
+        let n = match read {
+            Some(n) => n,
+            None => {
+                self.buf.reserve(CLIENT_READ_SIZE);
+                self.stream.read_buf(&mut self.buf).await?
+            }
+        };
+        Ok(match n {
             0 => Idle::Closed,
             _ => Idle::Data,
         })
@@ -1605,7 +1629,7 @@ async fn send_to_server(
         &mut server.stream,
         bytes,
         || worker.shared.general().client_write_timeout,
-        |stream| readable_now(stream),
+        |stream: &mut ServerStream| stream.readable_now(),
     )
     .await
     .map_err(|e| match e {
@@ -1617,7 +1641,7 @@ async fn send_to_server(
 /// Writes to the client; a client that takes nothing for `client_write_timeout` is
 /// disconnected (its server connection is then salvaged or closed).
 async fn write_client(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     worker: &Worker,
     bytes: &[u8],
 ) -> Result<(), ClientError> {

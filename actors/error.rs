@@ -83,6 +83,12 @@ pub enum ClientError {
     /// The access rule wants a client certificate naming the user, and there is none.
     #[error("certificate authentication failed for user \"{user}\"")]
     CertificateFailed { user: String },
+    #[error("SSL required: this pooler refuses connections without TLS (client_tls_sslmode = \"{mode}\")")]
+    TlsRequired { mode: &'static str },
+    /// The TLS handshake with the client failed, or a direct TLS client did not negotiate
+    /// ALPN "postgresql": nothing can be said to it in plain text.
+    #[error("TLS with the client failed: {0}")]
+    TlsHandshake(String),
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -116,7 +122,9 @@ impl ClientError {
             ClientError::NotConsoleUser { .. }
             | ClientError::NoHbaEntry { .. }
             | ClientError::HbaRejected { .. }
-            | ClientError::CertificateFailed { .. } => "28000",
+            | ClientError::CertificateFailed { .. }
+            | ClientError::TlsRequired { .. } => "28000",
+            ClientError::TlsHandshake(_) => "08P01",
             ClientError::Disabled(_) => "57P03",
             ClientError::Io(_) | ClientError::SlowClient(_) => "08006",
             ClientError::LoginEvicted(_) => "53300",
@@ -125,8 +133,11 @@ impl ClientError {
 
     /// Whether the client can still be told (its socket is not the problem).
     pub fn tellable(&self) -> bool {
-        // A client that does not read cannot be told either.
-        !matches!(self, ClientError::Io(_) | ClientError::SlowClient(_))
+        // A client that does not read cannot be told either, nor one mid-handshake.
+        !matches!(
+            self,
+            ClientError::Io(_) | ClientError::SlowClient(_) | ClientError::TlsHandshake(_)
+        )
     }
 }
 
@@ -159,6 +170,10 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("TLS with server {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("server {addr} does not support TLS (server_tls_sslmode = \"{mode}\" requires it)")]
+    TlsUnsupported { addr: String, mode: &'static str },
     #[error("server did not answer within server_connect_timeout ({0:?})")]
     ConnectTimeout(Duration),
     #[error("server refused login: {} ({})", .0.message, .0.code)]

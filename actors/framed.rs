@@ -3,14 +3,13 @@
 
 use bytes::BytesMut;
 use pgcorral::protocol::ProtocolError;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::codec::Decoder;
 
 /// Reads from `stream` into `buf` until `decoder` yields an item. End of stream is an
 /// `UnexpectedEof` I/O error.
 pub async fn read_frame<D, E>(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     decoder: &mut D,
     chunk: usize,

@@ -1,8 +1,8 @@
-//! Client login: the first packet (SSLRequest/GSSENCRequest refused with `N`, CancelRequest
-//! forwarded), the access rules (`auth_type = "hba"`), the user's credentials (`[users]`,
-//! `auth_file`, or auth_query), authentication (trust, md5, SCRAM-SHA-256, password, cert), the
-//! pool lookup, and the ParameterStatus/BackendKeyData/ReadyForQuery that complete a PostgreSQL
-//! login.
+//! Client login after the StartupMessage (the packets before it, TLS included, are
+//! `negotiate`'s): the access rules (`auth_type = "hba"`), the user's credentials
+//! (`[users]`, `auth_file`, or auth_query), authentication (trust, md5, SCRAM-SHA-256,
+//! password, cert), the pool lookup, and the ParameterStatus/BackendKeyData/ReadyForQuery
+//! that complete a PostgreSQL login.
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -13,21 +13,19 @@ use bytes::{Bytes, BytesMut};
 use pgcorral::auth::hba::{HbaMethod, HbaRequest, HbaVerdict};
 use pgcorral::auth::{md5_verify, verify_password, ScramServer, ScramVerifier, Secret};
 use pgcorral::config::AuthType;
-use pgcorral::protocol::startup::StartupPacket;
 use pgcorral::protocol::tag::frontend as fe;
-use pgcorral::protocol::{builder, MessageCodec, ProtocolError, StartupCodec};
+use pgcorral::protocol::{builder, MessageCodec, ProtocolError};
 use pgcorral::session::params::{is_tracked_reported, StartupParams};
 use pgcorral::session::ParamSet;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use slog::{debug, warn};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::admin::AdminUser;
 use crate::auth_query::FetchedUser;
-use crate::cancel::{send_cancel, CancelKey};
+use crate::cancel::CancelKey;
+use crate::client_stream::{ClientStream, ClientTransport};
 use crate::cluster::Member;
 use crate::error::ClientError;
 use crate::framed::read_frame;
@@ -54,8 +52,7 @@ pub enum LoginOutcome {
     CancelHandled,
 }
 
-/// Where a client connects from, as the access rules see it. The TLS layer fills in `tls`
-/// and `peer_cn`; a plain connection has `false` and `None`.
+/// Where a client connects from, as the access rules see it.
 #[derive(Debug, Clone)]
 pub struct ClientOrigin {
     /// The client's address.
@@ -66,30 +63,27 @@ pub struct ClientOrigin {
     pub peer_cn: Option<String>,
 }
 
-/// Runs the whole login on `stream`. Bytes the client sent after its login stay in `buf`.
+impl ClientOrigin {
+    /// The origin of a client at `addr` connected over `transport`.
+    pub fn new(addr: IpAddr, transport: &ClientTransport) -> Self {
+        ClientOrigin {
+            addr,
+            tls: transport.tls,
+            peer_cn: transport.peer_cn.clone(),
+        }
+    }
+}
+
+/// Runs the login of a client that sent `params` from `origin`. Bytes the client sent
+/// after its login stay in `buf`.
 pub async fn login(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     worker: &Worker,
+    params: Vec<(String, String)>,
     origin: &ClientOrigin,
 ) -> Result<LoginOutcome, ClientError> {
     let shared = &worker.shared;
-    let params = loop {
-        match read_startup(stream, buf).await? {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-                // TLS and GSSAPI encryption are not offered (yet): the client goes on in plain.
-                stream.write_all(b"N").await?;
-            }
-            StartupPacket::Cancel { pid, secret } => {
-                if let Some(target) = shared.cancels.lookup(pid, secret) {
-                    debug!(shared.log, "forwarding cancel request"; "server" => %target.addr);
-                    let _ = send_cancel(target).await;
-                }
-                return Ok(LoginOutcome::CancelHandled);
-            }
-            StartupPacket::Startup { params, .. } => break params,
-        }
-    };
     let general = shared.general();
     if shared.clients.load(Ordering::Relaxed) > general.max_client_conn {
         return Err(ClientError::TooManyClients {
@@ -134,7 +128,7 @@ pub async fn login(
         }
         builder::backend_key_data(&mut out, 0, 0);
         builder::ready_for_query(&mut out, b'I');
-        stream.write_all(&out).await?;
+        stream.send(&out).await?;
         return Ok(LoginOutcome::Admin(AdminUser {
             name: params.user.clone(),
             admin,
@@ -173,7 +167,7 @@ pub async fn login(
     let key = shared.cancels.register();
     builder::backend_key_data(&mut out, key.pid, key.secret);
     builder::ready_for_query(&mut out, b'I');
-    stream.write_all(&out).await?;
+    stream.send(&out).await?;
     Ok(LoginOutcome::LoggedIn(LoggedIn {
         params,
         shards,
@@ -218,16 +212,9 @@ pub fn checkout_error(shard: &PoolShard, e: CheckoutError) -> ClientError {
     }
 }
 
-async fn read_startup(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-) -> Result<StartupPacket, ClientError> {
-    read_frame(stream, buf, &mut StartupCodec, 512).await
-}
-
 /// Reads one password-type message (`p`); anything else is a protocol violation.
 async fn read_password_message(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
 ) -> Result<Bytes, ClientError> {
     let m =
@@ -356,7 +343,7 @@ impl Credentials {
 /// (None: unknown, which only `trust` and `cert` let through, to be refused by the caller).
 #[allow(clippy::too_many_arguments)]
 async fn authenticate(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     shared: &Shared,
     loaded: &Loaded,
@@ -453,7 +440,7 @@ impl Who<'_> {
 }
 
 async fn authenticate_md5(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     who: &Who<'_>,
     creds: &mut Credentials,
@@ -463,7 +450,7 @@ async fn authenticate_md5(
     OsRng.fill_bytes(&mut salt);
     out.clear();
     builder::auth_md5(out, salt);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let response =
@@ -488,7 +475,7 @@ async fn authenticate_md5(
 }
 
 async fn authenticate_password(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     who: &Who<'_>,
     creds: &mut Credentials,
@@ -496,7 +483,7 @@ async fn authenticate_password(
 ) -> Result<(), ClientError> {
     out.clear();
     builder::auth_cleartext(out);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let password =
@@ -537,7 +524,7 @@ async fn check_password(who: &Who<'_>, secret: &Secret, password: &str) -> bool 
 }
 
 async fn authenticate_scram(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     who: &Who<'_>,
     creds: &Credentials,
@@ -551,7 +538,7 @@ async fn authenticate_scram(
     let mut server = ScramServer::new(verifier);
     out.clear();
     builder::auth_sasl(out, pgcorral::auth::scram::MECHANISM);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let (mechanism, first) = builder::parse_sasl_initial_response(&body)
@@ -563,7 +550,7 @@ async fn authenticate_scram(
     }
     let server_first = server.client_first(first).map_err(|_| who.failed())?;
     builder::auth_sasl_continue(out, &server_first);
-    stream.write_all(out).await?;
+    stream.send(out).await?;
     out.clear();
     let body = read_password_message(stream, buf).await?;
     let server_final = match server.client_final(&body) {

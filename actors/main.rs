@@ -7,6 +7,7 @@ mod balancer;
 mod budget;
 mod cancel;
 mod client;
+mod client_stream;
 mod cluster;
 mod error;
 mod framed;
@@ -15,6 +16,7 @@ mod listener;
 mod login;
 mod logins;
 mod metrics;
+mod negotiate;
 mod parking;
 mod pool;
 mod registry;
@@ -22,10 +24,12 @@ mod reload;
 mod salvage;
 mod server;
 mod server_state;
+mod server_stream;
 mod shards;
 mod shared;
 mod snapshot;
 mod stalled;
+mod tls;
 mod worker;
 
 use std::path::PathBuf;
@@ -44,6 +48,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use crate::balancer::BalancerActor;
 use crate::health::HealthCheckActor;
 use crate::shared::{Loaded, Shared};
+use crate::tls::TlsConfigs;
 use crate::worker::Worker;
 
 /// A PostgreSQL connection pooler and proxy.
@@ -65,12 +70,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = load(cli.config.clone());
+    // The TLS files are read here, on the main thread, before any arbiter runs.
+    let loaded = load(cli.config.clone()).and_then(|(config, source)| {
+        let tls = TlsConfigs::load(&config.general).map_err(|e| e.to_string())?;
+        Ok((config, source, tls))
+    });
     match cli.command {
         // The files the configuration names (auth_file, auth_hba_file) are checked too.
         Some(Command::Check) => match loaded
             .map_err(|e| e.to_string())
-            .and_then(|(c, _)| Loaded::new(c))
+            .and_then(|(c, _, _)| Loaded::new(c))
         {
             Ok(_) => {
                 println!("ok");
@@ -82,7 +91,7 @@ fn main() -> ExitCode {
             }
         },
         None => match loaded {
-            Ok((config, source)) => run(config, source),
+            Ok((config, source, tls)) => run(config, source, tls),
             Err(e) => {
                 eprintln!("pgcorral: configuration error:\n{e}");
                 ExitCode::FAILURE
@@ -92,12 +101,13 @@ fn main() -> ExitCode {
 }
 
 /// Loads the configuration from the given path, the default paths, or the embedded default.
-fn load(path: Option<PathBuf>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+fn load(path: Option<PathBuf>) -> Result<(Config, Option<PathBuf>), String> {
     let env = config::process_env();
     match path.or_else(config::default_path) {
         Some(p) => config::load_file(&p, &env).map(|c| (c, Some(p))),
         None => config::load_str(config::EMBEDDED_DEFAULT, &env).map(|c| (c, None)),
     }
+    .map_err(|e: ConfigError| e.to_string())
 }
 
 fn logger(level: LogLevel) -> Logger {
@@ -113,7 +123,7 @@ fn logger(level: LogLevel) -> Logger {
     Logger::root(slog::LevelFilter::new(drain, level).fuse(), o!())
 }
 
-fn run(config: Config, path: Option<PathBuf>) -> ExitCode {
+fn run(config: Config, path: Option<PathBuf>, tls: TlsConfigs) -> ExitCode {
     let source = path
         .as_ref()
         .map(|p| p.display().to_string())
@@ -127,7 +137,7 @@ fn run(config: Config, path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shared = Shared::new(loaded, log.clone(), path);
+    let shared = Shared::new(loaded, tls, log.clone(), path);
     let actor_log = log.clone();
     let system = System::new();
     let code = system.block_on(async move {

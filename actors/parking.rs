@@ -19,6 +19,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 
 use crate::client::{ClientActor, ParkedClient};
+use crate::client_stream::ClientStream;
 use crate::error::ClientError;
 
 /// How often idle clients are looked at. A client parks once it has been idle for at
@@ -209,6 +210,6 @@ fn resume(
     why: Option<ClientError>,
 ) -> Result<(), ClientError> {
     let stream = TcpStream::from_std(std::net::TcpStream::from(stream))?;
-    ClientActor::resume(client, stream, why);
+    ClientActor::resume(client, ClientStream::Plain(stream), why);
     Ok(())
 }

@@ -19,6 +19,7 @@ use pgcorral::config::ServerRole;
 use pgcorral::session::prepared::PreparedCounts;
 use pgcorral::session::state::PinReason;
 use pgcorral::stats::Histogram;
+use pgcorral::tls::TlsSummary;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
@@ -168,11 +169,11 @@ impl PoolShard {
     }
 
     /// (id, server pid, created, last used) of each idle connection.
-    pub fn idle_connections(&self) -> Vec<(u64, i32, Instant, Instant)> {
+    pub fn idle_connections(&self) -> Vec<(u64, i32, Instant, Instant, Option<TlsSummary>)> {
         self.idle
             .borrow()
             .iter()
-            .map(|c| (c.id, c.key.0, c.created, c.last_used))
+            .map(|c| (c.id, c.key.0, c.created, c.last_used, c.tls))
             .collect()
     }
 
@@ -601,7 +602,11 @@ impl Handler<Adopt> for PoolActor {
     type Result = ();
     fn handle(&mut self, msg: Adopt, _: &mut Context<Self>) {
         match msg.0 .0.adopt() {
-            Ok(conn) => self.shard.release(conn),
+            Ok(conn) => {
+                debug!(self.shard.log, "server connection adopted from another arbiter";
+                    "server" => conn.id, "tls" => conn.tls.is_some());
+                self.shard.release(conn)
+            }
             Err(e) => warn!(self.shard.log, "could not adopt a server connection"; "error" => %e),
         }
     }
@@ -681,7 +686,12 @@ mod tests {
         );
         let config = pgcorral::config::load_str(&toml, &Default::default()).unwrap();
         let log = Logger::root(slog::Discard, slog::o!());
-        let shared = Shared::new(Loaded::new(config).unwrap(), log, None);
+        let shared = Shared::new(
+            Loaded::new(config).unwrap(),
+            crate::tls::TlsConfigs::disabled(),
+            log,
+            None,
+        );
         let worker = Worker::install(0, shared);
         let pool = worker.pool("p", "u").unwrap();
         (pool.clusters[0].members[0].shard.clone(), hole)

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
+use pgcorral::tls::TlsSummary;
+
 /// A client's state, as `SHOW CLIENTS` prints it (PgBouncer's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
@@ -33,6 +35,8 @@ pub struct ServerLink {
     pub local: Option<SocketAddr>,
     pub pid: i32,
     pub created: Instant,
+    /// TLS version and suite (None: plain).
+    pub tls: Option<TlsSummary>,
 }
 
 /// One logged-in client. Every client has one, parked or not: keep it small.
@@ -43,6 +47,8 @@ pub struct ClientInfo {
     pub database: Rc<str>,
     pub addr: SocketAddr,
     pub local: Option<SocketAddr>,
+    /// TLS version and suite (None: plain).
+    pub tls: Option<TlsSummary>,
     pub connect_time: SystemTime,
     pub application_name: String,
     pub cancel_pid: i32,

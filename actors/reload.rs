@@ -9,15 +9,20 @@
 //!   when they are released, never under a running transaction;
 //! - a pool whose shards or servers changed (addresses, roles): retired; new logins get the
 //!   new layout, the old pool's connections close when released;
+//! - TLS certificates, keys, CAs and sslmodes: for new connections (TLS sessions already
+//!   established keep theirs); when the server side changed, open server connections are
+//!   replaced as they are released (as RECONNECT); a file that cannot be used fails the
+//!   reload like a bad config;
 //! - keys that need a restart (listen, workers, metrics_listen, listen_backlog) are reported.
 
 use std::sync::Arc;
 
 use pgcorral::config::{self, Config};
-use slog::{info, warn};
+use slog::{error, info, warn};
 
 use crate::budget::PoolSettings;
 use crate::shared::{Loaded, Shared, UserAuth};
+use crate::tls::TlsConfigs;
 use crate::worker::Worker;
 
 /// Reloads the configuration. Ok holds notes for the operator (restart-only changes).
@@ -40,8 +45,8 @@ pub async fn reload_with(
     if let Some((k, v)) = &extra {
         overrides.insert(k.clone(), v.clone());
     }
-    // Reading the file and deriving SCRAM verifiers (PBKDF2) stay off the arbiter threads.
-    let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
+    // Reading the files and deriving SCRAM verifiers (PBKDF2) stay off the arbiter threads.
+    let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, TlsConfigs), String> {
         let mut env = config::process_env();
         env.extend(overrides);
         let config = match &path {
@@ -49,14 +54,15 @@ pub async fn reload_with(
             None => config::load_str(config::EMBEDDED_DEFAULT, &env),
         }
         .map_err(|e| e.to_string())?;
-        Loaded::new(config)
+        let tls = TlsConfigs::load(&config.general).map_err(|e| e.to_string())?;
+        Ok((Loaded::new(config)?, tls))
     })
     .await
     .map_err(|e| format!("reload did not finish: {e}"))?;
-    let loaded = match loaded {
+    let (loaded, tls) = match loaded {
         Ok(l) => l,
         Err(e) => {
-            warn!(shared.log, "reload failed; the configuration is unchanged"; "error" => &e);
+            error!(shared.log, "reload failed; the configuration is unchanged"; "error" => &e);
             return Err(e);
         }
     };
@@ -66,6 +72,14 @@ pub async fn reload_with(
     let notes = restart_only(&shared.loaded().config, &loaded.config);
     for n in &notes {
         warn!(shared.log, "reload: {}", n);
+    }
+    let server_tls_changed = shared.tls.load().server_fingerprint != tls.server_fingerprint;
+    shared.tls.store(Arc::new(tls));
+    if server_tls_changed {
+        // Connections opened under the old TLS settings close as they are released.
+        let pools = shared.reconnect(None);
+        info!(shared.log, "server TLS settings changed: server connections are replaced as they are released";
+            "pools" => pools);
     }
     let retired = shared.apply(loaded, |global, pool, user, shard, server, loaded| {
         let cfg = loaded.config.pool(pool)?;

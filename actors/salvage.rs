@@ -10,7 +10,6 @@ use bytes::BytesMut;
 use pgcorral::protocol::builder;
 use pgcorral::protocol::tag::frontend as fe;
 use slog::{debug, info, warn, Logger};
-use tokio::io::AsyncWriteExt;
 
 use crate::cancel::{send_cancel, CancelTarget};
 use crate::error::ServerError;
@@ -70,7 +69,7 @@ async fn repair(server: &mut ServerConn, reset: Option<&str>) -> Result<(), Serv
         server.exchange.frontend(fe::SYNC);
     }
     if !out.is_empty() {
-        server.stream.write_all(&out).await?;
+        server.stream.send(&out).await?;
     }
     match server.drain().await {
         // The interrupted work ends in an error (canceled, COPY failed): expected.

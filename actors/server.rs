@@ -1,5 +1,6 @@
-//! ServerConnection: one connection to a PostgreSQL server — login, quiet statements
-//! (parameter sync, ROLLBACK, reset), liveness checks, and moving between arbiters.
+//! ServerConnection: one connection to a PostgreSQL server — TLS as server_tls_sslmode says,
+//! login, quiet statements (parameter sync, ROLLBACK, reset), liveness checks, and moving
+//! between arbiters.
 //!
 //! While checked out, the client actor drives `stream`, `buf`, `scanner` and `exchange`
 //! directly; nothing here is on the per-message path.
@@ -11,20 +12,25 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use pgcorral::auth::{md5_response, AuthError, ScramClient, Secret};
+use pgcorral::config::TlsMode;
 use pgcorral::protocol::backend::{self, AuthRequest, ErrorFields, TxStatus};
 use pgcorral::protocol::tag::backend as be;
 use pgcorral::protocol::{builder, MessageCodec, Scanner};
 use pgcorral::session::params::{self, ParamSet};
 use pgcorral::session::prepared::ServerPrepared;
 use pgcorral::session::Exchange;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use pgcorral::tls::TlsSummary;
+use slog::debug;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::budget::BudgetToken;
 use crate::error::ServerError;
 use crate::framed::read_frame;
 use crate::registry::ServerLink;
+use crate::server_stream::{DetachedStream, ServerStream};
 use crate::shared::Shared;
+use crate::tls::TlsConfigs;
 
 /// Read buffer size for server sockets.
 pub const SERVER_READ_SIZE: usize = 16 * 1024;
@@ -45,8 +51,10 @@ static NEXT_SERVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// An open, logged-in server connection.
 pub struct ServerConn {
     pub id: u64,
-    pub stream: TcpStream,
+    pub stream: ServerStream,
     pub addr: SocketAddr,
+    /// The TLS session's version and suite (None: plain), for the admin console.
+    pub tls: Option<TlsSummary>,
     /// Our end of the connection (read once, for the admin console).
     pub local: Option<SocketAddr>,
     /// Bytes read from the server and not yet forwarded.
@@ -77,13 +85,14 @@ pub struct ServerConn {
 
 /// A server connection detached from its arbiter's reactor, to hand to another arbiter.
 pub struct TransferableConn {
-    stream: std::net::TcpStream,
+    stream: DetachedStream,
     rest: ServerConnParts,
 }
 
 struct ServerConnParts {
     id: u64,
     addr: SocketAddr,
+    tls: Option<TlsSummary>,
     local: Option<SocketAddr>,
     buf: BytesMut,
     scanner: Scanner,
@@ -136,18 +145,60 @@ impl ServerConn {
                     "host name did not resolve",
                 ))
             })?;
-        let stream = TcpStream::connect(addr).await.map_err(connect_err)?;
-        crate::listener::tune_socket(&stream, &shared.general());
+        let tls = shared.tls.load_full();
+        let mode = tls.server_mode;
+        let first = Self::open(target, shared, generation, addr, &tls, mode).await;
+        match first {
+            // libpq's allow: plain first, TLS if the server refuses the plain login (a
+            // hostssl-only pg_hba.conf, for one).
+            Err(ServerError::Login(e)) if mode == TlsMode::Allow => {
+                debug!(shared.log, "server refused a plain login; trying TLS (server_tls_sslmode = \"allow\")";
+                    "server" => %addr, "error" => &e.message);
+                Self::open(target, shared, generation, addr, &tls, TlsMode::Require).await
+            }
+            other => other,
+        }
+    }
+
+    /// One connection attempt: TCP, TLS as `mode` says (`allow`: plain), login.
+    async fn open(
+        target: &ServerTarget,
+        shared: &Shared,
+        generation: u64,
+        addr: SocketAddr,
+        tls: &TlsConfigs,
+        mode: TlsMode,
+    ) -> Result<ServerConn, ServerError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ServerError::Connect {
+                addr: format!("{}:{}", target.host, target.port),
+                source,
+            })?;
+        crate::listener::tune_socket(&tcp, &shared.general());
+        let stream = match (&tls.connector, mode) {
+            (
+                Some(connector),
+                TlsMode::Prefer | TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull,
+            ) => ServerStream::start_tls(tcp, connector, mode, &target.host, addr).await?,
+            _ => ServerStream::Plain(tcp),
+        };
         let mut conn = ServerConn::new(stream, addr, shared.max_message_size(), generation);
         conn.login(target, shared).await?;
         Ok(conn)
     }
 
     /// A connection over a connected socket, before login.
-    fn new(stream: TcpStream, addr: SocketAddr, max_message_size: usize, generation: u64) -> Self {
+    fn new(
+        stream: ServerStream,
+        addr: SocketAddr,
+        max_message_size: usize,
+        generation: u64,
+    ) -> Self {
         ServerConn {
             id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             local: stream.local_addr().ok(),
+            tls: stream.tls_summary(),
             stream,
             addr,
             buf: BytesMut::with_capacity(SERVER_READ_SIZE),
@@ -176,6 +227,7 @@ impl ServerConn {
                     local: self.local,
                     pid: self.key.0,
                     created: self.created,
+                    tls: self.tls,
                 })
             })
             .clone()
@@ -190,7 +242,7 @@ impl ServerConn {
                 ("database", target.database.as_str()),
             ],
         );
-        self.stream.write_all(&out).await?;
+        self.stream.send(&out).await?;
         let mut scram: Option<ScramClient> = None;
         loop {
             let (tag, body) = self.read_message().await?;
@@ -272,7 +324,7 @@ impl ServerConn {
                             )))
                         }
                     }
-                    self.stream.write_all(&out).await?;
+                    self.stream.send(&out).await?;
                 }
                 be::PARAMETER_STATUS => {
                     let (name, value) = backend::parameter_status(&body)?;
@@ -313,7 +365,7 @@ impl ServerConn {
     pub async fn run_quiet(&mut self, sql: &str) -> Result<(), ServerError> {
         let mut out = BytesMut::new();
         builder::query(&mut out, sql);
-        self.stream.write_all(&out).await?;
+        self.stream.send(&out).await?;
         self.exchange.frontend(b'Q');
         self.drain().await
     }
@@ -333,7 +385,7 @@ impl ServerConn {
     ) -> Result<Vec<Option<String>>, ServerError> {
         let mut out = BytesMut::new();
         builder::query(&mut out, sql);
-        self.stream.write_all(&out).await?;
+        self.stream.send(&out).await?;
         let mut row = None;
         let mut error = None;
         loop {
@@ -368,7 +420,7 @@ impl ServerConn {
         builder::bind_unnamed(&mut out, &[Some(param)]);
         builder::execute_unnamed(&mut out);
         builder::sync(&mut out);
-        self.stream.write_all(&out).await?;
+        self.stream.send(&out).await?;
         let mut row = None;
         let mut error = None;
         loop {
@@ -390,7 +442,7 @@ impl ServerConn {
     pub async fn terminate(mut self) {
         let mut out = BytesMut::new();
         builder::terminate(&mut out);
-        let _ = self.stream.write_all(&out).await;
+        let _ = self.stream.send(&out).await;
     }
 
     /// Reads and discards server output until every pending request is answered, tracking
@@ -479,7 +531,7 @@ impl ServerConn {
     #[cfg(test)]
     pub fn for_tests(stream: TcpStream, addr: SocketAddr, generation: u64) -> ServerConn {
         ServerConn::new(
-            stream,
+            ServerStream::Plain(stream),
             addr,
             pgcorral::protocol::DEFAULT_MAX_MESSAGE_SIZE,
             generation,
@@ -516,15 +568,7 @@ impl ServerConn {
     /// True when the idle connection has seen no unexpected input or EOF. Costs no syscall
     /// unless the reactor has marked the socket readable (which an idle server never should).
     pub fn is_healthy_idle(&mut self) -> bool {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            std::task::Poll::Pending => true,
-            std::task::Poll::Ready(Err(_)) => false,
-            std::task::Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
-            }
-        }
+        self.stream.is_healthy_idle()
     }
 
     /// Whether the server is idle and outside a transaction.
@@ -541,12 +585,13 @@ impl ServerConn {
 
     /// Detaches from this arbiter's reactor so another arbiter can adopt the connection.
     pub fn into_transferable(self) -> std::io::Result<TransferableConn> {
-        let stream = self.stream.into_std()?;
+        let stream = self.stream.detach()?;
         Ok(TransferableConn {
             stream,
             rest: ServerConnParts {
                 id: self.id,
                 addr: self.addr,
+                tls: self.tls,
                 local: self.local,
                 buf: self.buf,
                 scanner: self.scanner,
@@ -569,9 +614,10 @@ impl TransferableConn {
     pub fn adopt(self) -> std::io::Result<ServerConn> {
         let r = self.rest;
         Ok(ServerConn {
-            stream: TcpStream::from_std(self.stream)?,
+            stream: self.stream.attach()?,
             id: r.id,
             addr: r.addr,
+            tls: r.tls,
             local: r.local,
             buf: r.buf,
             scanner: r.scanner,

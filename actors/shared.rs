@@ -1,5 +1,6 @@
 //! Process-wide state shared by every arbiter: the loaded configuration and the secrets
-//! derived from it, the cancel registry, pool budgets, client counts and shutdown state.
+//! derived from it, the TLS configurations, the cancel registry, pool budgets, client counts
+//! and shutdown state.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -7,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use actix::Addr;
+use arc_swap::ArcSwap;
 
 use pgcorral::auth::hba::HbaRules;
 use pgcorral::auth::{
@@ -21,6 +23,7 @@ use crate::budget::{PoolGlobal, PoolSettings};
 use crate::cancel::CancelRegistry;
 use crate::health::HealthCheckActor;
 use crate::server_state::{BanReason, ServerState};
+use crate::tls::TlsConfigs;
 
 /// A user's credentials with its secrets parsed (and a SCRAM verifier derived from a
 /// plaintext password once, off the arbiter threads, so no login pays for PBKDF2): a user of
@@ -157,6 +160,8 @@ type PoolKey = (String, String, usize, usize);
 /// the per-transaction path.
 pub struct Shared {
     loaded: RwLock<Arc<Loaded>>,
+    /// TLS toward clients and servers; RELOAD swaps it (new connections only).
+    pub tls: ArcSwap<TlsConfigs>,
     pub log: Logger,
     pub cancels: Arc<CancelRegistry>,
     pub clients: AtomicUsize,
@@ -203,12 +208,14 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         loaded: Loaded,
+        tls: TlsConfigs,
         log: Logger,
         config_path: Option<std::path::PathBuf>,
     ) -> Arc<Shared> {
         let workers = loaded.config.general.workers.max(1);
         Arc::new(Shared {
             loaded: RwLock::new(Arc::new(loaded)),
+            tls: ArcSwap::from_pointee(tls),
             log,
             cancels: Arc::new(CancelRegistry::default()),
             clients: AtomicUsize::new(0),

@@ -94,6 +94,8 @@ pub struct ConnRow {
     pub wait: Duration,
     pub link: Option<u64>,
     pub remote_pid: i32,
+    /// TLS version and suite (None: plain).
+    pub tls: Option<pgcorral::tls::TlsSummary>,
     pub application_name: String,
 }
 
@@ -173,7 +175,7 @@ impl Worker {
                         query_time_us: t.query_time_us.get(),
                         wait_time_us: t.wait_time_us.get(),
                     });
-                    for (id, pid, created, last_used) in s.idle_connections() {
+                    for (id, pid, created, last_used, tls) in s.idle_connections() {
                         snap.servers.push(ConnRow {
                             id,
                             user: user.clone(),
@@ -192,6 +194,7 @@ impl Worker {
                             wait: Duration::ZERO,
                             link: None,
                             remote_pid: pid,
+                            tls,
                             application_name: String::new(),
                         });
                     }
@@ -218,6 +221,7 @@ impl Worker {
                 wait: waited,
                 link: link.as_ref().map(|l| l.id),
                 remote_pid: c.cancel_pid,
+                tls: c.tls,
                 application_name: c.application_name.clone(),
             });
             if let Some(l) = link {
@@ -233,6 +237,7 @@ impl Worker {
                     wait: Duration::ZERO,
                     link: Some(c.id),
                     remote_pid: l.pid,
+                    tls: l.tls,
                     application_name: c.application_name.clone(),
                 });
             }

@@ -21,14 +21,61 @@ pub enum WriteFailed {
     Stalled(Duration),
 }
 
-/// Writes all of `bytes`. If the peer takes nothing for `limit()` (evaluated only once a
-/// write blocks; `None` = wait forever), `stalled(w)` decides: `true` gives up with
-/// [`WriteFailed::Stalled`], `false` waits another period.
+/// Writes all of `bytes`, then flushes (a TLS stream keeps records the socket did not take
+/// until flushed; for a plain socket the flush is free). If the peer takes nothing for
+/// `limit()` (evaluated only once a write blocks; `None` = wait forever), `stalled(w)`
+/// decides: `true` gives up with [`WriteFailed::Stalled`], `false` waits another period.
 pub async fn write_all_watched<W: AsyncWrite + Unpin>(
     w: &mut W,
-    mut bytes: &[u8],
+    bytes: &[u8],
     limit: impl FnOnce() -> Option<Duration>,
     mut stalled: impl FnMut(&mut W) -> bool,
+) -> Result<(), WriteFailed> {
+    let mut limit = Lazy::Unread(limit);
+    write_watched(w, bytes, &mut limit, &mut stalled).await?;
+    // Fast path again: a flush that completes at once needs no timer.
+    match poll_fn(|cx| Poll::Ready(Pin::new(&mut *w).poll_flush(cx))).await {
+        Poll::Ready(r) => return r.map_err(WriteFailed::Io),
+        Poll::Pending => {}
+    }
+    let Some(limit) = limit.get() else {
+        return w.flush().await.map_err(WriteFailed::Io);
+    };
+    loop {
+        match tokio::time::timeout(limit, w.flush()).await {
+            Ok(r) => return r.map_err(WriteFailed::Io),
+            Err(_) if stalled(w) => return Err(WriteFailed::Stalled(limit)),
+            Err(_) => {}
+        }
+    }
+}
+
+/// `client_write_timeout`, read only once a write blocks.
+enum Lazy<F> {
+    Unread(F),
+    Read(Option<Duration>),
+}
+
+impl<F: FnOnce() -> Option<Duration>> Lazy<F> {
+    fn get(&mut self) -> Option<Duration> {
+        if let Lazy::Read(v) = self {
+            return *v;
+        }
+        let Lazy::Unread(f) = std::mem::replace(self, Lazy::Read(None)) else {
+            return None;
+        };
+        let v = f();
+        *self = Lazy::Read(v);
+        v
+    }
+}
+
+/// The write half of [`write_all_watched`].
+async fn write_watched<W: AsyncWrite + Unpin, F: FnOnce() -> Option<Duration>>(
+    w: &mut W,
+    mut bytes: &[u8],
+    limit: &mut Lazy<F>,
+    stalled: &mut impl FnMut(&mut W) -> bool,
 ) -> Result<(), WriteFailed> {
     // Fast path: write while the socket takes it, without a timer.
     while !bytes.is_empty() {
@@ -42,7 +89,7 @@ pub async fn write_all_watched<W: AsyncWrite + Unpin>(
     if bytes.is_empty() {
         return Ok(());
     }
-    let Some(limit) = limit() else {
+    let Some(limit) = limit.get() else {
         return w.write_all(bytes).await.map_err(WriteFailed::Io);
     };
     while !bytes.is_empty() {

@@ -8,3 +8,4 @@ pub mod protocol;
 pub mod route;
 pub mod session;
 pub mod stats;
+pub mod tls;

@@ -110,8 +110,9 @@ config_enum! {
         Require = "require",
         /// TLS, and the peer's certificate must be signed by the configured CA.
         VerifyCa = "verify-ca",
-        /// As verify-ca, and the certificate must name the peer (servers: the host name;
-        /// clients: the user name as the certificate's common name).
+        /// Servers: as verify-ca, and the certificate must name the configured host.
+        /// Clients: the same as verify-ca (as in PgBouncer: a client has no host name to
+        /// check; hba's `cert` method compares the common name with the user).
         VerifyFull = "verify-full",
     }
     default = Disable;

@@ -17,6 +17,10 @@ pub enum ProtocolError {
     Malformed { what: &'static str },
     #[error("unexpected message type {:?} ({context})", char::from(*tag))]
     Unexpected { tag: u8, context: &'static str },
+    /// A packet that is valid but not allowed where it came (a second SSLRequest, bytes sent
+    /// in plain after an SSLRequest).
+    #[error("{0}")]
+    OutOfSequence(&'static str),
     #[error("connection error: {0}")]
     Io(std::io::ErrorKind),
 }

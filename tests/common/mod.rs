@@ -21,6 +21,7 @@ pub mod pg;
 pub mod pooler;
 pub mod raw;
 pub mod stack;
+pub mod tls;
 pub mod wait;
 
 use std::collections::BTreeSet;
