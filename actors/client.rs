@@ -34,7 +34,7 @@ use crate::cancel::{send_cancel, CancelKey, CancelTarget};
 use crate::client_stream::ClientStream;
 use crate::cluster::Cluster;
 use crate::error::{ClientError, ServerError};
-use crate::login::{checkout_error, login, LoggedIn, LoginOutcome};
+use crate::login::{checkout_error, login, ClientOrigin, LoggedIn, LoginOutcome};
 use crate::negotiate::{open, Opening};
 use crate::pool::{CheckoutError, PoolShard, Traffic};
 use crate::registry::{ClientInfo, ClientState};
@@ -157,21 +157,14 @@ impl Session {
             .div_ceil(general.workers.max(1));
         let ticket = self.worker.logins.admit(cap);
         let work = Box::pin(async {
-            match open(
-                &mut self.stream,
-                &mut self.buf,
-                &self.worker,
-                self.peer.ip(),
-            )
-            .await?
-            {
-                Opening::Startup { params, origin } => {
+            match open(&mut self.stream, &mut self.buf, &self.worker).await? {
+                Opening::Startup { params, transport } => {
                     login(
                         &mut self.stream,
                         &mut self.buf,
                         &self.worker,
                         params,
-                        &origin,
+                        &ClientOrigin::new(self.peer.ip(), &transport),
                     )
                     .await
                 }

@@ -17,6 +17,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+/// What login and access rules know about how a client is connected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTransport {
+    /// The session runs over TLS (for `hostssl` / `hostnossl` rules).
+    pub tls: bool,
+    /// The common name of the certificate the client showed (verified against
+    /// `tls_ca_file`; asked for only when that is set), for the `cert` method.
+    pub peer_cn: Option<String>,
+}
+
 /// A client socket.
 pub enum ClientStream {
     Plain(TcpStream),
@@ -108,17 +118,19 @@ impl ClientStream {
         }
     }
 
-    /// The common name of the certificate the client showed (verified against
-    /// `tls_ca_file`: only verify-ca / verify-full ask for one), for the `cert` method.
-    pub fn peer_cn(&self) -> Option<String> {
+    /// TLS or not, and whose certificate.
+    pub fn transport(&self) -> ClientTransport {
         match self {
-            ClientStream::Tls(s) => s
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|cert| common_name(cert)),
-            _ => None,
+            ClientStream::Tls(s) => ClientTransport {
+                tls: true,
+                peer_cn: s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| common_name(cert)),
+            },
+            _ => ClientTransport::default(),
         }
     }
 

@@ -64,12 +64,6 @@ pub enum ClientError {
     SlowClient(Duration),
     #[error("too many logins in progress (max_logins_in_progress = {0}); this was the oldest")]
     LoginEvicted(usize),
-    #[error("SSL required: this pooler refuses connections without TLS (client_tls_sslmode = \"{mode}\")")]
-    TlsRequired { mode: &'static str },
-    /// The TLS handshake with the client failed, or a direct TLS client did not negotiate
-    /// ALPN "postgresql": nothing can be said to it in plain text.
-    #[error("TLS with the client failed: {0}")]
-    TlsHandshake(String),
     /// No access rule fits the client (PostgreSQL's message).
     #[error("no pg_hba.conf entry for host \"{host}\", user \"{user}\", database \"{database}\", {}", encryption(*.tls))]
     NoHbaEntry {
@@ -89,6 +83,12 @@ pub enum ClientError {
     /// The access rule wants a client certificate naming the user, and there is none.
     #[error("certificate authentication failed for user \"{user}\"")]
     CertificateFailed { user: String },
+    #[error("SSL required: this pooler refuses connections without TLS (client_tls_sslmode = \"{mode}\")")]
+    TlsRequired { mode: &'static str },
+    /// The TLS handshake with the client failed, or a direct TLS client did not negotiate
+    /// ALPN "postgresql": nothing can be said to it in plain text.
+    #[error("TLS with the client failed: {0}")]
+    TlsHandshake(String),
     /// The client's socket failed or closed: nobody to tell.
     #[error("client connection error: {0}")]
     Io(#[from] std::io::Error),

@@ -25,7 +25,7 @@ use slog::{debug, warn};
 use crate::admin::AdminUser;
 use crate::auth_query::FetchedUser;
 use crate::cancel::CancelKey;
-use crate::client_stream::ClientStream;
+use crate::client_stream::{ClientStream, ClientTransport};
 use crate::cluster::Member;
 use crate::error::ClientError;
 use crate::framed::read_frame;
@@ -52,8 +52,7 @@ pub enum LoginOutcome {
     CancelHandled,
 }
 
-/// Where a client connects from, as the access rules see it. `negotiate` fills in `tls`
-/// and `peer_cn` from the connection; a plain connection has `false` and `None`.
+/// Where a client connects from, as the access rules see it.
 #[derive(Debug, Clone)]
 pub struct ClientOrigin {
     /// The client's address.
@@ -62,6 +61,17 @@ pub struct ClientOrigin {
     pub tls: bool,
     /// The common name of the client certificate the TLS layer verified, if any.
     pub peer_cn: Option<String>,
+}
+
+impl ClientOrigin {
+    /// The origin of a client at `addr` connected over `transport`.
+    pub fn new(addr: IpAddr, transport: &ClientTransport) -> Self {
+        ClientOrigin {
+            addr,
+            tls: transport.tls,
+            peer_cn: transport.peer_cn.clone(),
+        }
+    }
 }
 
 /// Runs the login of a client that sent `params` from `origin`. Bytes the client sent

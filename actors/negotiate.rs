@@ -3,8 +3,6 @@
 //! a CancelRequest forwarded. `client_tls_sslmode` decides what is offered and what is
 //! required; the configuration in force when the connection began is used throughout.
 
-use std::net::IpAddr;
-
 use bytes::BytesMut;
 use pgcorral::config::TlsMode;
 use pgcorral::protocol::startup::StartupPacket;
@@ -14,31 +12,29 @@ use slog::debug;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cancel::send_cancel;
-use crate::client_stream::ClientStream;
+use crate::client_stream::{ClientStream, ClientTransport};
 use crate::error::ClientError;
 use crate::framed::read_frame;
-use crate::login::ClientOrigin;
 use crate::tls::describe_io_error;
 use crate::worker::Worker;
 
 /// How a connection opened.
 pub enum Opening {
-    /// A StartupMessage, and where and how it came (for the access rules).
+    /// A StartupMessage, and the transport it came over.
     Startup {
         params: Vec<(String, String)>,
-        origin: ClientOrigin,
+        transport: ClientTransport,
     },
     /// A CancelRequest, forwarded: the connection is done.
     Cancel,
 }
 
-/// Reads the opening packets from `stream` (a client at `peer`), upgrading it to TLS on the
-/// way if the client asks and TLS is offered. Bytes after the StartupMessage stay in `buf`.
+/// Reads the opening packets from `stream`, upgrading it to TLS on the way if the client
+/// asks and TLS is offered. Bytes after the StartupMessage stay in `buf`.
 pub async fn open(
     stream: &mut ClientStream,
     buf: &mut BytesMut,
     worker: &Worker,
-    peer: IpAddr,
 ) -> Result<Opening, ClientError> {
     let tls = worker.shared.tls.load_full();
     let acceptor = tls.acceptor.as_ref();
@@ -110,11 +106,7 @@ pub async fn open(
                 }
                 return Ok(Opening::Startup {
                     params,
-                    origin: ClientOrigin {
-                        addr: peer,
-                        tls: stream.is_tls(),
-                        peer_cn: stream.peer_cn(),
-                    },
+                    transport: stream.transport(),
                 });
             }
         }
