@@ -112,13 +112,23 @@ async fn statement_mode_refuses_transaction_blocks() {
         err[&b'M'].contains("transaction blocks not allowed in statement pooling mode"),
         "{err:?}"
     );
-    // The server was rolled back and returned: another client gets a clean one.
+    // The server is rolled back (after the client has its error, so wait for it) and no
+    // server connection stays inside the refused transaction.
     let mut d = RawClient::login(stack.port, "postgres", "postgres", &[]).await;
-    assert_eq!(
-        d.value("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
-            .await,
-        "0"
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = d
+            .value("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
+            .await;
+        if open == "0" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a server connection stayed idle in transaction after the refused BEGIN"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
