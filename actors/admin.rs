@@ -238,7 +238,12 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
                     &format!("{key} cannot be changed at runtime: edit the configuration file and restart"),
                 );
             };
-            info!(log, "SET"; "key" => &key, "value" => &value, "by" => &user.name);
+            let shown = if holds_secret(&key) {
+                "(hidden)"
+            } else {
+                value.as_str()
+            };
+            info!(log, "SET"; "key" => &key, "value" => shown, "by" => &user.name);
             match crate::reload::reload_with(shared, Some((var, value))).await {
                 Ok(_) => builder::command_complete(out, "SET"),
                 Err(e) => builder::error_response(
@@ -271,6 +276,13 @@ const RESTART_ONLY: &[&str] = &["listen", "workers", "listen_backlog", "metrics_
 /// The `PGCORRAL_…` override for a SET key: `max_client_conn` (a [general] key),
 /// `pool_size` (a pool key: [defaults]), or a path such as `pools.app.pool_size`. None for
 /// keys that need a restart.
+/// Keys whose values are never logged (`users.NAME.password`, `server_password`).
+fn holds_secret(key: &str) -> bool {
+    key.rsplit('.')
+        .next()
+        .is_some_and(|last| last.to_ascii_lowercase().contains("password"))
+}
+
 fn override_var(key: &str) -> Option<String> {
     const GENERAL: &[&str] = &[
         "max_client_conn",
@@ -678,4 +690,18 @@ fn stats_result(what: ShowWhat, pools: &[PoolSnap], shared: &Shared) -> ResultSe
         rs.push(row);
     }
     rs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_secret;
+
+    #[test]
+    fn password_keys_are_not_logged() {
+        assert!(holds_secret("users.app.password"));
+        assert!(holds_secret("users.app.server_password"));
+        assert!(holds_secret("users.app.PASSWORD"));
+        assert!(!holds_secret("pool_size"));
+        assert!(!holds_secret("users.password.pool_size"));
+    }
 }

@@ -124,11 +124,33 @@ fn syntax_error(err: ::config::ConfigError, origin: Option<&Path>) -> ConfigErro
         ::config::ConfigError::FileParse { cause, .. } => cause.to_string(),
         other => other.to_string(),
     };
-    let message = message.trim_end();
+    let message = hide_secret_lines(message.trim_end());
+    let message = message.as_str();
     ConfigError::Parse(match origin {
         Some(path) => format!("{}: {message}", path.display()),
         None => message.to_string(),
     })
+}
+
+/// The TOML parser quotes the line it stopped at (`3 | password = secret`): a quoted line
+/// that mentions a password is replaced, so a mistyped secret never reaches a log.
+fn hide_secret_lines(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| {
+            let quoted = line.split_once(" | ").filter(|(number, _)| {
+                let number = number.trim();
+                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+            });
+            match quoted {
+                Some((number, text)) if text.to_ascii_lowercase().contains("password") => {
+                    format!("{number} | (line not shown: it sets a password)")
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Adds "(from environment variable X)" to problems about values the environment set.
@@ -196,6 +218,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_password_line_does_not_quote_the_password() {
+        let toml = "[users.app]\npassword = hunter2-unquoted\n";
+        let err = load_str(toml, &HashMap::new()).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("line not shown"), "{err}");
+        let err = load_str("[general]\nlisten = nope\n", &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listen = nope"),
+            "other lines are still quoted: {err}"
+        );
     }
 
     #[test]

@@ -273,9 +273,11 @@ fn user(problems: &mut Problems, name: &str, raw: &RawUser) -> User {
     let mut s = Section::new(problems, path::join("users", name));
     User {
         name: name.to_string(),
-        password: s.get_checked(&raw.password, "password", rules::password),
+        password: s
+            .get_checked(&raw.password, "password", rules::password)
+            .map(|p| p.0),
         server_user: s.get_checked(&raw.server_user, "server_user", rules::not_empty),
-        server_password: s.get(&raw.server_password, "server_password"),
+        server_password: s.get(&raw.server_password, "server_password").map(|p| p.0),
         pool_size: s.get_checked(&raw.pool_size, "pool_size", rules::at_least_one),
         pool_mode: s.get(&raw.pool_mode, "pool_mode"),
     }
@@ -704,7 +706,7 @@ mod tests {
                 "general.listen_backlog: expected an integer, found 1.5",
                 "general.tcp_keepalive: expected true or false, found \"sometimes\"",
                 "general.admin_users: expected an array of strings, but element 0 is 1",
-                "users.app.password: expected a string, found 12345; put the value in quotes",
+                "users.app.password: expected a string, found an integer; put the value in quotes",
                 "pools.app.read_write_split: expected true or false, found 1",
             ]
         );

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::enums::{
     AuthType, DefaultRole, LoadBalancing, LogLevel, PoolMode, ServerRole, ShardingFunction, TlsMode,
 };
-use super::value::Field;
+use super::value::{Field, SecretText};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -109,11 +109,11 @@ pub(super) struct RawGeneral {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawUser {
     /// Password or verifier; absent = only `auth_type = "trust"` lets the user in.
-    pub password: Option<Field<String>>,
+    pub password: Option<Field<SecretText>>,
     /// Role used toward the servers, if different.
     pub server_user: Option<Field<String>>,
     /// Password used toward the servers, if different.
-    pub server_password: Option<Field<String>>,
+    pub server_password: Option<Field<SecretText>>,
     /// Per-user override of the pools' `pool_size`.
     pub pool_size: Option<Field<usize>>,
     /// Per-user override of the pools' `pool_mode`.

@@ -60,6 +60,40 @@ impl FromValue for String {
     }
 }
 
+/// A string that holds a secret (a password): a value of the wrong type is reported by its
+/// kind, never quoted, so a mistyped password does not end up in a log or a console reply.
+#[derive(Clone, PartialEq)]
+pub(super) struct SecretText(pub(super) String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+impl AsRef<str> for SecretText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromValue for SecretText {
+    fn from_value(value: Value) -> Result<Self, String> {
+        let kind = match value.kind {
+            ValueKind::String(s) => return Ok(SecretText(s)),
+            ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil => {
+                return Err(format!("expected a string, found {}", describe(&value)))
+            }
+            ValueKind::Boolean(_) => "a boolean",
+            ValueKind::Float(_) => "a floating-point number",
+            _ => "an integer",
+        };
+        Err(format!(
+            "expected a string, found {kind}; put the value in quotes"
+        ))
+    }
+}
+
 impl FromValue for bool {
     fn from_value(value: Value) -> Result<Self, String> {
         match &value.kind {
