@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
 use pgcorral::protocol::builder;
 use rand::Rng;
+use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -36,11 +37,12 @@ impl CancelSlot {
     }
 }
 
-/// Process-wide map from a client's BackendKeyData to its slot. Touched at login, logout and
-/// cancel only; the per-transaction update goes to the client's own slot.
+/// Process-wide map from a client's BackendKeyData pid to its secret and slot. Touched at
+/// login, logout and cancel only; the per-transaction update goes to the client's own slot.
+/// Keyed by pid alone so that the secret is compared in constant time, never hashed.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
-    slots: Mutex<HashMap<(i32, i32), Arc<CancelSlot>>>,
+    slots: Mutex<HashMap<i32, (i32, Arc<CancelSlot>)>>,
 }
 
 /// A registered client key; unregisters itself when dropped.
@@ -54,7 +56,7 @@ pub struct CancelKey {
 impl Drop for CancelKey {
     fn drop(&mut self) {
         if let Ok(mut m) = self.registry.slots.lock() {
-            m.remove(&(self.pid, self.secret));
+            m.remove(&self.pid);
         }
     }
 }
@@ -68,8 +70,8 @@ impl CancelRegistry {
         loop {
             let pid = rng.gen_range(1..i32::MAX);
             let secret: i32 = rng.gen();
-            if let std::collections::hash_map::Entry::Vacant(e) = m.entry((pid, secret)) {
-                e.insert(slot.clone());
+            if let std::collections::hash_map::Entry::Vacant(e) = m.entry(pid) {
+                e.insert((secret, slot.clone()));
                 return CancelKey {
                     pid,
                     secret,
@@ -80,9 +82,15 @@ impl CancelRegistry {
         }
     }
 
-    /// The server target for a client key, if that client is using a server now.
+    /// The server target for a client key, if that client is using a server now. Only an
+    /// exact (pid, secret) match counts; the secret is compared in constant time.
     pub fn lookup(&self, pid: i32, secret: i32) -> Option<CancelTarget> {
-        let slot = self.slots.lock().ok()?.get(&(pid, secret)).cloned()?;
+        let slot = {
+            let m = self.slots.lock().ok()?;
+            let (expected, slot) = m.get(&pid)?;
+            let matches = expected.to_be_bytes().ct_eq(&secret.to_be_bytes());
+            bool::from(matches).then(|| slot.clone())?
+        };
         slot.get()
     }
 }
@@ -101,4 +109,57 @@ pub async fn send_cancel(target: CancelTarget) -> std::io::Result<()> {
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> CancelTarget {
+        CancelTarget {
+            addr: "127.0.0.1:5432".parse().unwrap(),
+            pid: 7,
+            secret: 8,
+        }
+    }
+
+    #[test]
+    fn a_cancel_reaches_a_server_only_with_the_exact_key() {
+        let registry = Arc::new(CancelRegistry::default());
+        let key = registry.register();
+        assert!(key.pid > 0);
+        // No server yet: nothing to cancel.
+        assert_eq!(registry.lookup(key.pid, key.secret), None);
+        key.slot.set(Some(target()));
+        assert_eq!(registry.lookup(key.pid, key.secret), Some(target()));
+        assert_eq!(registry.lookup(key.pid, key.secret ^ 1), None);
+        assert_eq!(
+            registry.lookup(key.pid, key.secret.wrapping_add(1 << 31)),
+            None
+        );
+        assert_eq!(registry.lookup(key.pid ^ 1, key.secret), None);
+        let (pid, secret) = (key.pid, key.secret);
+        drop(key);
+        assert_eq!(
+            registry.lookup(pid, secret),
+            None,
+            "a departed client's key is gone"
+        );
+    }
+
+    #[test]
+    fn keys_are_unique_and_not_sequential() {
+        let registry = Arc::new(CancelRegistry::default());
+        let keys: Vec<CancelKey> = (0..1000).map(|_| registry.register()).collect();
+        let pids: std::collections::HashSet<i32> = keys.iter().map(|k| k.pid).collect();
+        assert_eq!(pids.len(), keys.len());
+        let secrets: std::collections::HashSet<i32> = keys.iter().map(|k| k.secret).collect();
+        assert!(
+            secrets.len() > 990,
+            "secrets repeat: {} distinct",
+            secrets.len()
+        );
+        let ascending = keys.windows(2).filter(|w| w[1].pid == w[0].pid + 1).count();
+        assert!(ascending < 10, "pids look sequential");
+    }
 }
