@@ -312,16 +312,17 @@ impl Pipeline {
     }
 
     /// The server sent ReadyForQuery: replies of that request that never came were skipped
-    /// after an error, so their optimistic bookkeeping is undone.
+    /// after an error, so their optimistic bookkeeping is undone, latest first: a statement
+    /// injected and then evicted again in the skipped part ends up as it was before the
+    /// injection (absent), not as the eviction's undo alone would leave it (present).
     pub fn ready(&mut self, server: &mut ServerStatements) {
         self.readies_seen += 1;
-        while let Some((before, _)) = self.due.front() {
-            if *before >= self.readies_seen {
-                break;
-            }
-            let Some((_, due)) = self.due.pop_front() else {
-                break;
-            };
+        let skipped = self
+            .due
+            .iter()
+            .take_while(|(before, _)| *before < self.readies_seen)
+            .count();
+        for (_, due) in self.due.drain(..skipped).rev() {
             match due {
                 Due::Parse {
                     id: Some(id),
@@ -864,6 +865,52 @@ mod tests {
         w.server.pipeline.ready(&mut w.server.statements);
         assert!(w.server.statements.has(2));
         assert!(!w.server.statements.has(1));
+    }
+
+    /// Found by the prepared_statements fuzz target: with room for one statement, a skipped
+    /// part that injects statement 1 and then evicts it again must leave it absent.
+    #[test]
+    fn a_skipped_injection_then_eviction_of_one_statement_leaves_it_absent() {
+        let mut w = World::new(1);
+        w.send(&parse_msg("a", "SELECT 1"));
+        w.send(&parse_msg("b", "SELECT 2")); // evicts 1
+        w.send(&msg(b'E', b"\0\0\0\0\0")); // fails on the server
+        assert_eq!(
+            w.send(&bind_msg("a")),
+            [
+                p('C', "pgcorral_2"),
+                p('P', "pgcorral_1"),
+                p('B', "pgcorral_1")
+            ]
+        );
+        assert_eq!(
+            w.send(&bind_msg("b")),
+            [
+                p('C', "pgcorral_1"),
+                p('P', "pgcorral_2"),
+                p('B', "pgcorral_2")
+            ]
+        );
+        w.send(&msg(b'S', &[]));
+        // The server ran Parse 1, Close 1 and Parse 2, then failed and skipped the rest.
+        assert_eq!(w.server.pipeline.parse_complete(), Ok(Reply::Forward));
+        assert_eq!(w.server.pipeline.close_complete(), Ok(Reply::Swallow));
+        assert_eq!(w.server.pipeline.parse_complete(), Ok(Reply::Forward));
+        w.server.pipeline.ready(&mut w.server.statements);
+        assert!(
+            !w.server.statements.has(1),
+            "statement 1 was closed on the server"
+        );
+        assert!(w.server.statements.has(2));
+        // So a Bind of "a" prepares it again.
+        assert_eq!(
+            w.send(&bind_msg("a")),
+            [
+                p('C', "pgcorral_2"),
+                p('P', "pgcorral_1"),
+                p('B', "pgcorral_1")
+            ]
+        );
     }
 
     #[test]
