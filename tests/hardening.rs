@@ -134,7 +134,7 @@ async fn a_client_that_sends_without_reading_is_cut_off_and_others_carry_on() {
 #[tokio::test]
 async fn a_1_gib_copy_data_message_is_refused_at_its_header_and_the_server_recovers() {
     let s = Stack::start_with(StackConfig {
-        pool: "pool_size = 1".into(),
+        pool: "pool_size = 2".into(),
         ..Default::default()
     });
     let mut setup = RawClient::login(s.port, "postgres", "postgres", &[]).await;
@@ -143,6 +143,14 @@ async fn a_1_gib_copy_data_message_is_refused_at_its_header_and_the_server_recov
         .await
         .unwrap();
     drop(setup);
+    // A bystander inside a transaction, on the pool's other server connection.
+    let mut bystander = RawClient::login(s.port, "postgres", "postgres", &[]).await;
+    bystander.query("BEGIN").await.unwrap();
+    bystander
+        .query("INSERT INTO sink VALUES ('kept')")
+        .await
+        .unwrap();
+    let rss_before = rss_kib(s.pooler.pid);
 
     let mut c = RawClient::login(s.port, "postgres", "postgres", &[]).await;
     c.send(&query_message("COPY sink FROM STDIN")).await;
@@ -156,10 +164,27 @@ async fn a_1_gib_copy_data_message_is_refused_at_its_header_and_the_server_recov
     assert_eq!(err[&b'C'], "08P01", "{err:?}");
     assert!(err[&b'M'].contains("max_message_size"), "{err:?}");
     assert!(c.closed_within(Duration::from_secs(10)).await);
+    let grown = rss_kib(s.pooler.pid).saturating_sub(rss_before);
+    assert!(
+        grown < 16 * 1024,
+        "pgcorral grew by {grown} KiB for a refused message"
+    );
 
-    // The one server connection was repaired (COPY failed, rolled back), not lost.
+    // The bystander's transaction went on untouched.
+    assert_eq!(bystander.value("SELECT count(*) FROM sink").await, "1");
+    bystander.query("COMMIT").await.unwrap();
+    // The hostile client's server connection was repaired (COPY failed, rolled back), not
+    // lost: two clients can again hold both of the pool's connections at once.
     let mut next = RawClient::login(s.port, "postgres", "postgres", &[]).await;
-    assert_eq!(next.value("SELECT count(*) FROM sink").await, "0");
+    next.query("BEGIN").await.unwrap();
+    bystander.query("BEGIN").await.unwrap();
+    assert_eq!(next.value("SELECT t FROM sink").await, "kept");
+    assert_ne!(
+        bystander.value("SELECT pg_backend_pid()").await,
+        next.value("SELECT pg_backend_pid()").await
+    );
+    next.query("COMMIT").await.unwrap();
+    bystander.query("COMMIT").await.unwrap();
 }
 
 #[tokio::test]

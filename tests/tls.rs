@@ -81,25 +81,51 @@ fn every_client_sslmode_meets_every_psql_sslmode() {
     let root = format!("sslrootcert={}", pki.ca_file.display());
     let psql_modes = [
         ("disable", String::new()),
+        ("allow", String::new()),
         ("prefer", String::new()),
         ("require", String::new()),
         ("verify-ca", root.clone()),
         ("verify-full", root.clone()),
     ];
-    // (pooler mode, expected per psql mode: None = refused, Some(encrypted))
-    let expected: [(&str, [Option<bool>; 5]); 4] = [
-        ("disable", [Some(false), Some(false), None, None, None]),
+    // (pooler mode, expected per psql mode: None = refused, Some(encrypted)). psql's
+    // `allow` tries plaintext first and retries with TLS only when that is refused.
+    let expected: [(&str, [Option<bool>; 6]); 4] = [
+        (
+            "disable",
+            [Some(false), Some(false), Some(false), None, None, None],
+        ),
         (
             "allow",
-            [Some(false), Some(true), Some(true), Some(true), Some(true)],
+            [
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+            ],
         ),
         (
             "prefer",
-            [Some(false), Some(true), Some(true), Some(true), Some(true)],
+            [
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+            ],
         ),
         (
             "require",
-            [None, Some(true), Some(true), Some(true), Some(true)],
+            [
+                None,
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+            ],
         ),
     ];
     for (pooler_mode, outcomes) in expected {
