@@ -273,9 +273,6 @@ fn unknown_database(out: &mut BytesMut, db: &str) {
 /// Settings that need a restart; SET refuses them.
 const RESTART_ONLY: &[&str] = &["listen", "workers", "listen_backlog", "metrics_listen"];
 
-/// The `PGCORRAL_…` override for a SET key: `max_client_conn` (a [general] key),
-/// `pool_size` (a pool key: [defaults]), or a path such as `pools.app.pool_size`. None for
-/// keys that need a restart.
 /// Keys whose values are never logged (`users.NAME.password`, `server_password`).
 fn holds_secret(key: &str) -> bool {
     key.rsplit('.')
@@ -283,6 +280,9 @@ fn holds_secret(key: &str) -> bool {
         .is_some_and(|last| last.to_ascii_lowercase().contains("password"))
 }
 
+/// The `PGCORRAL_…` override for a SET key: `max_client_conn` (a [general] key),
+/// `pool_size` (a pool key: [defaults]), or a path such as `pools.app.pool_size`. None for
+/// keys that need a restart.
 fn override_var(key: &str) -> Option<String> {
     const GENERAL: &[&str] = &[
         "max_client_conn",

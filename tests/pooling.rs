@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::clients::{pgbench, pgbench_failed, pgbench_tps};
 use common::raw::RawClient;
 use common::stack::{Stack, StackConfig};
+use common::wait::wait_until_async;
 
 /// Runs pgbench and records the most server connections PostgreSQL saw meanwhile.
 fn pgbench_watching(stack: &Stack, args: &[&str]) -> (common::clients::CmdOutput, i64) {
@@ -114,21 +115,18 @@ async fn statement_mode_refuses_transaction_blocks() {
     );
     // The server is rolled back (after the client has its error, so wait for it) and no
     // server connection stays inside the refused transaction.
-    let mut d = RawClient::login(stack.port, "postgres", "postgres", &[]).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let open = d
-            .value("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
-            .await;
-        if open == "0" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a server connection stayed idle in transaction after the refused BEGIN"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let port = stack.port;
+    wait_until_async(
+        "no server connection left idle in transaction after the refused BEGIN",
+        Duration::from_secs(10),
+        || async move {
+            let mut d = RawClient::login(port, "postgres", "postgres", &[]).await;
+            d.value("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
+                .await
+                == "0"
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -89,33 +89,21 @@ fn every_client_sslmode_meets_every_psql_sslmode() {
     ];
     // (pooler mode, expected per psql mode: None = refused, Some(encrypted)). psql's
     // `allow` tries plaintext first and retries with TLS only when that is refused.
+    let tls_when_asked = [
+        Some(false),
+        Some(false),
+        Some(true),
+        Some(true),
+        Some(true),
+        Some(true),
+    ];
     let expected: [(&str, [Option<bool>; 6]); 4] = [
         (
             "disable",
             [Some(false), Some(false), Some(false), None, None, None],
         ),
-        (
-            "allow",
-            [
-                Some(false),
-                Some(false),
-                Some(true),
-                Some(true),
-                Some(true),
-                Some(true),
-            ],
-        ),
-        (
-            "prefer",
-            [
-                Some(false),
-                Some(false),
-                Some(true),
-                Some(true),
-                Some(true),
-                Some(true),
-            ],
-        ),
+        ("allow", tls_when_asked),
+        ("prefer", tls_when_asked),
         (
             "require",
             [

@@ -4,7 +4,6 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use pgcorral::protocol::backend::TxStatus;
 use pgcorral::protocol::builder::{parse_password, parse_sasl_initial_response};
 use pgcorral::protocol::frontend::{bind_message, parse_message};
 use pgcorral::protocol::scanner::Verdict;
@@ -63,9 +62,6 @@ fn scan_all(stream: &[u8], split: usize) -> (Vec<u8>, bool) {
                     msg.len() >= 5,
                     "scanner showed a message shorter than its header"
                 );
-                if tag == b'Z' {
-                    let _ = TxStatus::from_byte(msg[msg.len() - 1]);
-                }
                 tags.push(tag);
                 Verdict::Forward
             },

@@ -125,10 +125,9 @@ fn syntax_error(err: ::config::ConfigError, origin: Option<&Path>) -> ConfigErro
         other => other.to_string(),
     };
     let message = hide_secret_lines(message.trim_end());
-    let message = message.as_str();
     ConfigError::Parse(match origin {
         Some(path) => format!("{}: {message}", path.display()),
-        None => message.to_string(),
+        None => message,
     })
 }
 

@@ -47,16 +47,7 @@ pub(super) fn describe(value: &Value) -> String {
 
 impl FromValue for String {
     fn from_value(value: Value) -> Result<Self, String> {
-        match value.kind {
-            ValueKind::String(s) => Ok(s),
-            ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil => {
-                Err(format!("expected a string, found {}", describe(&value)))
-            }
-            _ => Err(format!(
-                "expected a string, found {}; put the value in quotes",
-                describe(&value)
-            )),
-        }
+        string(value, describe)
     }
 }
 
@@ -79,18 +70,34 @@ impl AsRef<str> for SecretText {
 
 impl FromValue for SecretText {
     fn from_value(value: Value) -> Result<Self, String> {
-        let kind = match value.kind {
-            ValueKind::String(s) => return Ok(SecretText(s)),
-            ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil => {
-                return Err(format!("expected a string, found {}", describe(&value)))
-            }
-            ValueKind::Boolean(_) => "a boolean",
-            ValueKind::Float(_) => "a floating-point number",
-            _ => "an integer",
-        };
-        Err(format!(
-            "expected a string, found {kind}; put the value in quotes"
-        ))
+        string(value, kind).map(SecretText)
+    }
+}
+
+/// A string value; anything else is refused, shown in the reason by `show`.
+fn string(value: Value, show: fn(&Value) -> String) -> Result<String, String> {
+    match value.kind {
+        ValueKind::String(s) => Ok(s),
+        ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil => {
+            Err(format!("expected a string, found {}", show(&value)))
+        }
+        _ => Err(format!(
+            "expected a string, found {}; put the value in quotes",
+            show(&value)
+        )),
+    }
+}
+
+/// A value's type without the value itself (for secrets).
+fn kind(value: &Value) -> String {
+    match &value.kind {
+        ValueKind::Boolean(_) => "a boolean".to_string(),
+        ValueKind::Float(_) => "a floating-point number".to_string(),
+        ValueKind::String(_) => "a string".to_string(),
+        ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => {
+            "an integer".to_string()
+        }
+        ValueKind::Nil | ValueKind::Table(_) | ValueKind::Array(_) => describe(value),
     }
 }
 
