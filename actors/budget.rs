@@ -42,7 +42,37 @@ pub struct PoolSettings {
     pub ban_time: Duration,
 }
 
+/// The settings every transaction reads, copied out of [`PoolSettings`]: each arbiter's
+/// shard keeps them in a `Cell` and copies them again only when RELOAD changed the pool
+/// (one atomic load per read instead of an `ArcSwap` load).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HotSettings {
+    pub size: usize,
+    pub reserve_size: usize,
+    pub reserve_timeout: Duration,
+    pub query_wait_timeout: Option<Duration>,
+    pub lifetime: Option<Duration>,
+    pub idle_transaction_timeout: Option<Duration>,
+    pub client_idle_timeout: Option<Duration>,
+    pub query_timeout: Option<Duration>,
+    pub max_prepared_statements: usize,
+}
+
 impl PoolSettings {
+    pub fn hot(&self) -> HotSettings {
+        HotSettings {
+            size: self.size,
+            reserve_size: self.reserve_size,
+            reserve_timeout: self.reserve_timeout,
+            query_wait_timeout: self.query_wait_timeout,
+            lifetime: self.lifetime,
+            idle_transaction_timeout: self.idle_transaction_timeout,
+            client_idle_timeout: self.client_idle_timeout,
+            query_timeout: self.query_timeout,
+            max_prepared_statements: self.max_prepared_statements,
+        }
+    }
+
     /// Settings for the pool's server number `server` of shard number `shard`.
     pub fn new(
         pool: &Pool,
@@ -152,6 +182,8 @@ struct CacheLine(AtomicUsize);
 pub struct PoolGlobal {
     /// Swapped whole by RELOAD; read lock-free.
     settings: ArcSwap<PoolSettings>,
+    /// Bumped after every swap of `settings` (shards copy [`HotSettings`] again).
+    settings_version: AtomicU64,
     /// RELOAD replaced this pool (its layout changed or it is gone): its connections close
     /// when released and new logins use the new pool.
     pub retired: std::sync::atomic::AtomicBool,
@@ -199,6 +231,7 @@ impl PoolGlobal {
                 shard_index,
                 server_index,
             )),
+            settings_version: AtomicU64::new(1),
             retired: std::sync::atomic::AtomicBool::new(false),
             server,
             open: AtomicUsize::new(0),
@@ -225,6 +258,11 @@ impl PoolGlobal {
         self.settings.load()
     }
 
+    /// Changes whenever the settings do.
+    pub fn settings_version(&self) -> u64 {
+        self.settings_version.load(Ordering::Acquire)
+    }
+
     /// The pool's settings now, to keep across awaits.
     pub fn settings_arc(&self) -> Arc<PoolSettings> {
         self.settings.load_full()
@@ -240,6 +278,7 @@ impl PoolGlobal {
             || old.target.user != new.target.user
             || !same_secret(&old.target.secret, &new.target.secret);
         self.settings.store(Arc::new(new));
+        self.settings_version.fetch_add(1, Ordering::Release);
         if target_changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
@@ -304,6 +343,20 @@ impl PoolGlobal {
             .filter(|&(_, n)| n > mine)
             .max_by_key(|&(_, n)| n)
             .map(|(w, _)| w)
+    }
+
+    /// Whether another connection fits under `limit` (a hint: `try_open` decides, and also
+    /// checks the database and user caps).
+    pub fn has_room(&self, limit: usize) -> bool {
+        self.open.load(Ordering::Acquire) < limit
+    }
+
+    /// Whether an arbiter other than `worker` has idle connections.
+    pub fn any_idle_besides(&self, worker: usize) -> bool {
+        self.idle
+            .iter()
+            .enumerate()
+            .any(|(w, n)| w != worker && n.0.load(Ordering::Relaxed) > 0)
     }
 
     /// Arbiters other than `worker` that have idle connections.

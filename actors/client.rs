@@ -281,7 +281,7 @@ struct Connected {
     key: CancelKey,
     worker: Rc<Worker>,
     log: Logger,
-    server: Option<ServerConn>,
+    server: Option<Box<ServerConn>>,
     /// When the running request was sent (for query_timeout).
     query_started: Option<Instant>,
     /// When the server went quiet inside a transaction (for idle_transaction_timeout).
@@ -591,7 +591,7 @@ impl Connected {
         if self.out.capacity() > KEEP_WHILE_IDLE {
             self.out = BytesMut::new();
         }
-        let idle = self.cluster().settings().client_idle_timeout;
+        let idle = self.cluster().hot().client_idle_timeout;
         let deadline = idle.map(|t| Instant::now() + t);
         let since = self.worker.parking.epoch();
         let may_park =
@@ -664,6 +664,12 @@ impl Connected {
             if self.buf.is_empty() {
                 return self.flush_out().await;
             }
+            // The Query at the front was found not to be answered here: the scan below need
+            // not look again.
+            let mut front_checked = false;
+            // When a server was checked out for this request (the clock read then serves as
+            // the query's start too).
+            let mut attached_at = None;
             if self.scanner.at_boundary() {
                 let tag = self.buf[0];
                 if tag == fe::TERMINATE {
@@ -715,6 +721,7 @@ impl Connected {
                             }
                             continue;
                         }
+                        front_checked = true;
                     }
                 }
             }
@@ -724,11 +731,11 @@ impl Connected {
                         Box::pin(self.reject_request(&e)).await?;
                         continue;
                     }
-                    r => r?,
+                    r => attached_at = Some(r?),
                 }
             }
             let dealloc_local = self.deallocates_locally();
-            let Some(server) = self.server.as_mut() else {
+            let Some(server) = self.server.as_deref_mut() else {
                 return Ok(());
             };
             let was_quiet = server.exchange.is_quiet();
@@ -750,13 +757,16 @@ impl Connected {
                         || (track && matches!(t, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::CLOSE))
                 },
                 |tag, msg| {
-                    if tag == fe::TERMINATE
-                        || (tag == fe::QUERY && answers_locally(query_text(msg), dealloc_local))
-                    {
+                    let checked = std::mem::take(&mut front_checked);
+                    if tag == fe::TERMINATE {
+                        return Verdict::StopBefore;
+                    }
+                    let sql = (tag == fe::QUERY).then(|| query_text(msg));
+                    if sql.is_some_and(|sql| !checked && answers_locally(sql, dealloc_local)) {
                         return Verdict::StopBefore;
                     }
                     if pinning {
-                        note_session_effects(tracker, tag, msg, track);
+                        note_session_effects(tracker, tag, msg, sql, track);
                     }
                     if track {
                         match tag {
@@ -815,7 +825,7 @@ impl Connected {
                 Traffic::add(&traffic.bytes_received, received as u64);
             }
             if was_quiet && !server.exchange.is_quiet() {
-                let now = Instant::now();
+                let now = attached_at.take().unwrap_or_else(Instant::now);
                 self.query_started = Some(now);
                 self.xact_started.get_or_insert(now);
                 self.quiet_since = None;
@@ -976,7 +986,7 @@ impl Connected {
         write_client(&mut self.stream, &self.worker, &out).await?;
         let idle = self.server.as_ref().is_some_and(|s| s.exchange.is_idle());
         if idle && self.buf.is_empty() && self.mode != PoolMode::Session {
-            self.detach();
+            self.detach(Instant::now());
         }
         Ok(())
     }
@@ -985,7 +995,8 @@ impl Connected {
     /// and prepares it for this client. A server that cannot be reached is banned (by its
     /// pool) and another tried; a client that needs the primary waits for one up to
     /// query_wait_timeout.
-    async fn attach(&mut self) -> Result<(), ClientError> {
+    /// Returns when the server was in hand.
+    async fn attach(&mut self) -> Result<Instant, ClientError> {
         if self.shards.retired.get() {
             // RELOAD changed this pool's servers: use the new layout from now on (a pool that
             // is gone keeps serving this client as it was).
@@ -1014,7 +1025,7 @@ impl Connected {
         self.shard = shard;
         self.wait_while_paused().await?;
         let started = Instant::now();
-        let wait = self.cluster().settings().query_wait_timeout;
+        let wait = self.cluster().hot().query_wait_timeout;
         let mut tried = Vec::new();
         let mut last_failure = None;
         let (member, server) = loop {
@@ -1038,8 +1049,8 @@ impl Connected {
             };
             let shard = &self.cluster().members[i].shard;
             self.info.state.set(ClientState::Waiting);
-            self.info.waiting_since.set(Some(Instant::now()));
-            let checked_out = shard.checkout().await;
+            self.info.waiting_since.set(Some(started));
+            let checked_out = shard.checkout_since(started).await;
             self.info.state.set(ClientState::Active);
             self.info.waiting_since.set(None);
             match checked_out {
@@ -1076,7 +1087,7 @@ impl Connected {
             }
         };
         let Some(server) = self.server.as_ref() else {
-            return Ok(());
+            return Ok(Instant::now());
         };
         if synced {
             // Adopt the server's spelling of what the client asked for (DateStyle "iso" is
@@ -1104,16 +1115,16 @@ impl Connected {
         Traffic::add(&shard.traffic.wait_time_us, waited);
         shard.traffic.wait_hist.observe(waited);
         self.info.request_time.set(now);
-        let link = self.server.as_mut().map(ServerConn::link);
+        let link = self.server.as_deref_mut().map(ServerConn::link);
         self.info.server.set(link);
         self.refresh_prepared_settings();
-        Ok(())
+        Ok(now)
     }
 
     /// Whether named statements are renamed per server connection (transaction, statement
     /// and auto mode, with max_prepared_statements > 0), read from the pool's settings.
     fn refresh_prepared_settings(&mut self) {
-        self.prepared_cap = self.cluster().settings().max_prepared_statements;
+        self.prepared_cap = self.cluster().hot().max_prepared_statements;
         self.track_prepared = self.mode != PoolMode::Session && self.prepared_cap > 0;
     }
 
@@ -1131,8 +1142,8 @@ impl Connected {
         Ok(())
     }
 
-    /// Returns the server connection to the pool.
-    fn detach(&mut self) {
+    /// Returns the server connection, last used at `now`, to the pool.
+    fn detach(&mut self, now: Instant) {
         if let Some(server) = self.server.take() {
             self.key.slot.set(None);
             self.query_started = None;
@@ -1148,7 +1159,7 @@ impl Connected {
                 );
                 self.shard().discard(server, true);
             } else {
-                self.shard().checkin(server);
+                self.shard().checkin_at(server, now);
             }
         }
     }
@@ -1176,7 +1187,7 @@ impl Connected {
             return Err(ClientError::Killed);
         }
         let (query_timeout, idle_transaction_timeout, client_idle_timeout) = {
-            let s = self.cluster().settings();
+            let s = self.cluster().hot();
             (
                 s.query_timeout,
                 s.idle_transaction_timeout,
@@ -1274,7 +1285,7 @@ impl Connected {
     /// Forwards buffered server output to the client; returns the server to the pool when
     /// the exchange is over and the pool mode allows.
     async fn forward_server(&mut self) -> Result<(), ClientError> {
-        let Some(server) = self.server.as_mut() else {
+        let Some(server) = self.server.as_deref_mut() else {
             return Ok(());
         };
         let track = self.track_prepared;
@@ -1490,7 +1501,7 @@ impl Connected {
             PoolMode::Transaction | PoolMode::Statement
                 if idle && self.buf.is_empty() && self.tracker.pins.is_empty() =>
             {
-                self.detach()
+                self.detach(now)
             }
             _ => {}
         }
@@ -1674,12 +1685,20 @@ fn is_stale_plan(fields: &backend::ErrorFields) -> bool {
             .starts_with("cached plan must not change result type")
 }
 
-/// Notes what a whole Query or Parse may do to the session (cheap unless its text looks
-/// like it could).
-fn note_session_effects(tracker: &mut SessionTracker, tag: u8, msg: &[u8], whole_parse: bool) {
-    let sql = match tag {
-        fe::QUERY => query_text(msg),
-        fe::PARSE if whole_parse => parse_message(&msg[HEADER_LEN..]).map_or("", |(_, q)| q),
+/// Notes what a whole Query (its text `query`) or Parse may do to the session (cheap unless
+/// its text looks like it could).
+fn note_session_effects(
+    tracker: &mut SessionTracker,
+    tag: u8,
+    msg: &[u8],
+    query: Option<&str>,
+    whole_parse: bool,
+) {
+    let sql = match (tag, query) {
+        (_, Some(sql)) => sql,
+        (fe::PARSE, None) if whole_parse => {
+            parse_message(&msg[HEADER_LEN..]).map_or("", |(_, q)| q)
+        }
         _ => return,
     };
     if state::may_have_effects(sql) {

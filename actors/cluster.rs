@@ -11,7 +11,7 @@ use pgcorral::config::{DefaultRole, LoadBalancing, PoolMode};
 use pgcorral::route::{pick, Access, ClassifyCache, RoleSetting, Want};
 use pgcorral::session::ParamSet;
 
-use crate::budget::PoolSettings;
+use crate::budget::{HotSettings, PoolSettings};
 use crate::pool::PoolShard;
 use crate::server_state::{Role, ServerState};
 
@@ -55,6 +55,12 @@ impl Cluster {
     /// The pool's settings (the same on every member but for the server address).
     pub fn settings(&self) -> arc_swap::Guard<std::sync::Arc<PoolSettings>> {
         self.members[0].shard.global.settings()
+    }
+
+    /// The settings every transaction reads (timeouts, statement cap), without an
+    /// `ArcSwap` load.
+    pub fn hot(&self) -> HotSettings {
+        self.members[0].shard.hot()
     }
 
     /// Whether choosing needs the statement text (to classify it).

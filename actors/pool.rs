@@ -24,7 +24,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::balancer::{CheckOutcome, RoleSeen};
-use crate::budget::{BudgetToken, PoolGlobal};
+use crate::budget::{BudgetToken, HotSettings, PoolGlobal};
 use crate::error::ServerError;
 use crate::health::{parse_health_row, Probe, HEALTH_QUERY};
 use crate::server::{ServerConn, TransferableConn};
@@ -40,8 +40,17 @@ pub enum CheckoutError {
 }
 
 struct Waiter {
-    tx: oneshot::Sender<Result<ServerConn, String>>,
+    tx: oneshot::Sender<Handoff>,
     since: Instant,
+}
+
+/// What a waiting client is sent.
+enum Handoff {
+    Conn(Box<ServerConn>),
+    /// No connection could be opened, for this reason.
+    Failed(String),
+    /// It waited query_wait_timeout.
+    WaitedTooLong(Duration),
 }
 
 /// Counters of one shard, for logs and (later) the admin console and metrics.
@@ -98,7 +107,7 @@ pub struct PoolShard {
     pub shared: Arc<Shared>,
     pub worker: usize,
     pub log: Logger,
-    idle: RefCell<Vec<ServerConn>>,
+    idle: RefCell<Vec<Box<ServerConn>>>,
     waiters: RefCell<VecDeque<Waiter>>,
     connecting: Cell<usize>,
     /// Connections checked out by clients of this arbiter.
@@ -108,6 +117,13 @@ pub struct PoolShard {
     /// How often the pool actor was restarted by its supervisor.
     pub restarts: Cell<u32>,
     addr: RefCell<Option<Addr<PoolActor>>>,
+    /// (settings version, the settings every transaction reads) as last copied.
+    hot: Cell<(u64, HotSettings)>,
+    /// Wakes the task that enforces query_wait_timeout (one timer per shard, aimed at the
+    /// oldest waiter, instead of one per waiting client).
+    wait_timer: tokio::sync::Notify,
+    /// The deadline that task sleeps until (None: it waits for a waiter to arrive).
+    wait_timer_at: Cell<Option<Instant>>,
 }
 
 impl PoolShard {
@@ -128,7 +144,22 @@ impl PoolShard {
             traffic: Traffic::default(),
             restarts: Cell::new(0),
             addr: RefCell::new(None),
+            hot: Cell::new((0, HotSettings::default())),
+            wait_timer: tokio::sync::Notify::new(),
+            wait_timer_at: Cell::new(None),
         })
+    }
+
+    /// The settings every transaction reads, copied again only after RELOAD changed them.
+    pub fn hot(&self) -> HotSettings {
+        let version = self.global.settings_version();
+        let (seen, hot) = self.hot.get();
+        if seen == version {
+            return hot;
+        }
+        let hot = self.global.settings().hot();
+        self.hot.set((version, hot));
+        hot
     }
 
     fn bump(&self, f: impl FnOnce(&mut ShardStats)) {
@@ -188,7 +219,7 @@ impl PoolShard {
     }
 
     /// Pops a healthy idle connection (most recently used first, as PgBouncer does).
-    fn pop_idle(&self) -> Option<ServerConn> {
+    fn pop_idle(&self) -> Option<Box<ServerConn>> {
         let mut idle = self.idle.borrow_mut();
         while let Some(mut conn) = idle.pop() {
             // RECONNECT or a changed server target retire the older generation.
@@ -202,7 +233,16 @@ impl PoolShard {
 
     /// Takes a server connection for a client: immediately if one is idle, otherwise waits
     /// (up to query_wait_timeout) while a new one is opened or another is returned.
-    pub async fn checkout(self: &Rc<Self>) -> Result<ServerConn, CheckoutError> {
+    pub async fn checkout(self: &Rc<Self>) -> Result<Box<ServerConn>, CheckoutError> {
+        self.checkout_since(Instant::now()).await
+    }
+
+    /// [`checkout`](Self::checkout) for a client that has been asking since `since` (a clock
+    /// read it already made).
+    pub async fn checkout_since(
+        self: &Rc<Self>,
+        since: Instant,
+    ) -> Result<Box<ServerConn>, CheckoutError> {
         if let Some(conn) = self.pop_idle() {
             if self.global.set_idle_needed() {
                 self.publish_counts();
@@ -212,47 +252,89 @@ impl PoolShard {
             return Ok(conn);
         }
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().push_back(Waiter {
-            tx,
-            since: Instant::now(),
-        });
+        self.waiters.borrow_mut().push_back(Waiter { tx, since });
         self.bump(|s| s.waits += 1);
         self.publish_counts();
         self.grow();
-        let wait = self.global.settings().query_wait_timeout;
-        let result = match wait {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.purge_waiters();
-                    return Err(CheckoutError::WaitTimeout(t));
-                }
-            },
-            None => rx.await,
-        };
-        match result {
-            Ok(Ok(conn)) => {
+        // The shard's wait timer fires at the oldest waiter's deadline: only a waiter that
+        // would expire before that (the first after an empty queue) needs to re-aim it.
+        if let Some(t) = self.hot().query_wait_timeout {
+            if self.wait_timer_at.get().is_none_or(|at| since + t < at) {
+                self.wait_timer.notify_one();
+            }
+        }
+        match rx.await {
+            Ok(Handoff::Conn(conn)) => {
                 self.active.set(self.active.get() + 1);
                 self.bump(|s| s.checkouts += 1);
                 Ok(conn)
             }
-            Ok(Err(reason)) => Err(CheckoutError::Server(reason)),
+            Ok(Handoff::Failed(reason)) => Err(CheckoutError::Server(reason)),
+            Ok(Handoff::WaitedTooLong(t)) => Err(CheckoutError::WaitTimeout(t)),
             Err(_) => Err(CheckoutError::Closed),
         }
+    }
+
+    /// Enforces query_wait_timeout for this shard's waiters: sleeps until the oldest one's
+    /// deadline, fails those whose time is up, and aims again. Runs as long as the pool actor.
+    async fn expire_waiters(self: Rc<Self>) {
+        loop {
+            let timeout = self.hot().query_wait_timeout;
+            let oldest = self.waiters.borrow().iter().map(|w| w.since).min();
+            let at = timeout.zip(oldest).map(|(t, since)| since + t);
+            self.wait_timer_at.set(at);
+            match at {
+                None => self.wait_timer.notified().await,
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = self.wait_timer.notified() => {}
+                    }
+                }
+            }
+            if let Some(t) = self.hot().query_wait_timeout {
+                self.fail_waiters_older_than(t);
+            }
+        }
+    }
+
+    /// Fails every waiter that has waited `t` or more (and drops those whose client left).
+    fn fail_waiters_older_than(&self, t: Duration) {
+        let now = Instant::now();
+        let mut kept = VecDeque::new();
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters {
+            if w.tx.is_closed() {
+                continue;
+            }
+            if now.saturating_duration_since(w.since) >= t {
+                let _ = w.tx.send(Handoff::WaitedTooLong(t));
+            } else {
+                kept.push_back(w);
+            }
+        }
+        // Sending wakes the clients but runs none of them: nobody queued in between.
+        *self.waiters.borrow_mut() = kept;
+        self.publish_counts();
     }
 
     /// Returns a connection after use. It goes to the oldest waiter here, or to an arbiter
     /// whose clients wait more, or back to the idle list; or it is closed if it is too old,
     /// from an older generation, or not idle.
-    pub fn checkin(self: &Rc<Self>, mut conn: ServerConn) {
+    pub fn checkin(self: &Rc<Self>, conn: Box<ServerConn>) {
+        self.checkin_at(conn, Instant::now());
+    }
+
+    /// [`checkin`](Self::checkin) of a connection last used at `now`.
+    pub fn checkin_at(self: &Rc<Self>, mut conn: Box<ServerConn>, now: Instant) {
         self.active.set(self.active.get().saturating_sub(1));
-        conn.last_used = Instant::now();
+        conn.last_used = now;
         self.release(conn);
     }
 
     /// Gives up a checked-out connection that cannot be reused (`broken`), or that failed
     /// a statement on the client's behalf but is fine (then it is returned).
-    pub fn discard(self: &Rc<Self>, conn: ServerConn, broken: bool) {
+    pub fn discard(self: &Rc<Self>, conn: Box<ServerConn>, broken: bool) {
         if broken {
             self.active.set(self.active.get().saturating_sub(1));
             drop(conn);
@@ -265,9 +347,12 @@ impl PoolShard {
     }
 
     /// Puts a connection that is not counted as active (new, adopted, salvaged) to use.
-    fn release(self: &Rc<Self>, conn: ServerConn) {
-        let s = self.global.settings_arc();
-        let too_old = s.lifetime.is_some_and(|l| conn.created.elapsed() >= l);
+    fn release(self: &Rc<Self>, conn: Box<ServerConn>) {
+        // Its age when last used (just now, at a checkin): no clock read per transaction.
+        let too_old = self
+            .hot()
+            .lifetime
+            .is_some_and(|l| conn.last_used.saturating_duration_since(conn.created) >= l);
         if too_old
             || conn.generation != self.global.generation()
             || !conn.exchange.is_idle()
@@ -285,13 +370,16 @@ impl PoolShard {
         loop {
             let waiter = self.waiters.borrow_mut().pop_front();
             let Some(w) = waiter else { break };
-            match w.tx.send(Ok(conn.take().expect("connection present"))) {
+            match w
+                .tx
+                .send(Handoff::Conn(conn.take().expect("connection present")))
+            {
                 Ok(()) => {
                     self.publish_counts();
                     return;
                 }
-                Err(Ok(back)) => conn = Some(back),
-                Err(Err(_)) => unreachable!("only connections are sent"),
+                Err(Handoff::Conn(back)) => conn = Some(back),
+                Err(_) => unreachable!("only connections are sent"),
             }
         }
         let conn = conn.expect("connection present");
@@ -314,7 +402,7 @@ impl PoolShard {
 
     /// Moves a connection to another arbiter's shard (a connection that cannot be detached
     /// is closed; its budget slot returns on drop).
-    fn hand_over(&self, conn: ServerConn, to: usize) {
+    fn hand_over(&self, conn: Box<ServerConn>, to: usize) {
         let Some(addr) = self.global.shard(to) else {
             return;
         };
@@ -333,12 +421,10 @@ impl PoolShard {
     /// Opens connections for waiting clients while the budget allows; when it does not,
     /// asks arbiters with idle connections to hand one over.
     pub fn grow(self: &Rc<Self>) {
-        self.purge_waiters();
-        let waiting = self.waiters.borrow().len();
-        if waiting <= self.connecting.get() {
+        if self.waiters.borrow().len() <= self.connecting.get() {
             return;
         }
-        let s = self.global.settings_arc();
+        let s = self.hot();
         let reserve_due = s.reserve_size > 0
             && self
                 .waiters
@@ -346,6 +432,14 @@ impl PoolShard {
                 .front()
                 .is_some_and(|w| w.since.elapsed() >= s.reserve_timeout);
         let limit = s.size + if reserve_due { s.reserve_size } else { 0 };
+        // A busy pool waits for checkins: no room to open and nothing idle elsewhere. That is
+        // the common case under load, decided without walking the queue.
+        let others_idle = self.shared.workers > 1 && self.global.any_idle_besides(self.worker);
+        if !self.global.has_room(limit) && !others_idle {
+            return;
+        }
+        // Clients that gave up leave their entry behind: open nothing for them.
+        self.purge_waiters();
         let mut opened = false;
         while self.waiters.borrow().len() > self.connecting.get() {
             let Some(token) = BudgetToken::take(&self.global, limit) else {
@@ -354,7 +448,7 @@ impl PoolShard {
             self.spawn_connect(token);
             opened = true;
         }
-        if !opened && self.shared.workers > 1 {
+        if !opened && others_idle && self.waiters.borrow().len() > self.connecting.get() {
             if let Some(me) = self.addr.borrow().clone() {
                 for w in self.global.others_with_idle(self.worker) {
                     if let Some(addr) = self.global.shard(w) {
@@ -403,7 +497,10 @@ impl PoolShard {
 
     /// A new connection to an `auto` server tells its role (pg_is_in_recovery) before any
     /// client uses it; other servers' connections pass through.
-    async fn classify_new(&self, mut conn: ServerConn) -> Result<ServerConn, ServerError> {
+    async fn classify_new(
+        &self,
+        mut conn: Box<ServerConn>,
+    ) -> Result<Box<ServerConn>, ServerError> {
         let server = &self.global.server;
         if server.configured == ServerRole::Auto {
             let row = conn.query_row("SELECT pg_is_in_recovery()::text").await?;
@@ -436,7 +533,7 @@ impl PoolShard {
         }
         let waiter = self.waiters.borrow_mut().pop_front();
         if let Some(w) = waiter {
-            let _ = w.tx.send(Err(e.to_string()));
+            let _ = w.tx.send(Handoff::Failed(e.to_string()));
         }
         self.publish_counts();
         if !self.waiters.borrow().is_empty() {
@@ -579,6 +676,7 @@ impl Actor for PoolActor {
             .global
             .register_shard(self.shard.worker, ctx.address());
         ctx.run_interval(Duration::from_millis(250), |act, _| act.shard.maintain());
+        ctx.spawn(actix::fut::wrap_future(self.shard.clone().expire_waiters()));
     }
 }
 
@@ -677,11 +775,18 @@ mod tests {
     /// A config whose only server accepts TCP and never answers, so a connection being
     /// opened stays pending and a waiter keeps waiting.
     async fn shard_in_front_of_a_black_hole() -> (Rc<PoolShard>, tokio::net::TcpListener) {
+        shard_in_front_of_a_black_hole_waiting("0s").await
+    }
+
+    /// The same, with `query_wait_timeout` set ("0s": none).
+    async fn shard_in_front_of_a_black_hole_waiting(
+        query_wait_timeout: &str,
+    ) -> (Rc<PoolShard>, tokio::net::TcpListener) {
         let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = hole.local_addr().unwrap().port();
         let toml = format!(
             "[general]\nauth_type = \"trust\"\nworkers = 1\n[users.u]\n[pools.p]\n\
-             server_connect_timeout = \"0s\"\nquery_wait_timeout = \"0s\"\n\
+             server_connect_timeout = \"0s\"\nquery_wait_timeout = \"{query_wait_timeout}\"\n\
              servers = [{{ host = \"127.0.0.1\", port = {port} }}]\n"
         );
         let config = pgcorral::config::load_str(&toml, &Default::default()).unwrap();
@@ -698,7 +803,7 @@ mod tests {
     }
 
     /// A connected socket dressed up as an idle, logged-in server connection.
-    async fn fake_server_conn(shard: &PoolShard) -> (ServerConn, tokio::net::TcpStream) {
+    async fn fake_server_conn(shard: &PoolShard) -> (Box<ServerConn>, tokio::net::TcpStream) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
@@ -712,6 +817,37 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    #[test]
+    fn each_waiter_times_out_at_its_own_deadline_from_the_one_shard_timer() {
+        actix_rt::System::new().block_on(async {
+            let (shard, _hole) = shard_in_front_of_a_black_hole_waiting("400ms").await;
+            let started = Instant::now();
+            let first = shard.clone();
+            let first = actix_rt::spawn(async move {
+                let r = first.checkout().await;
+                (matches!(r, Err(CheckoutError::WaitTimeout(_))), Instant::now())
+            });
+            until("the first waiter is queued", || shard.waiting_count() == 1).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let second = shard.clone();
+            let second = actix_rt::spawn(async move { second.checkout().await.is_ok() });
+            until("the second waiter is queued", || shard.waiting_count() == 2).await;
+
+            let (timed_out, at) = first.await.unwrap();
+            let waited = at - started;
+            assert!(timed_out, "the first waiter failed with WaitTimeout");
+            assert!(
+                waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
+                "the first waiter gave up after {waited:?}, not at its 400ms deadline"
+            );
+            // The second arrived 200ms later: its deadline has not come yet.
+            assert_eq!(shard.waiting_count(), 1, "the second waiter still waits");
+            let (conn, _peer) = fake_server_conn(&shard).await;
+            shard.release(conn);
+            assert!(second.await.unwrap(), "the second waiter got the connection");
+        });
     }
 
     #[test]

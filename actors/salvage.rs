@@ -21,7 +21,12 @@ pub const SALVAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Salvages `server` in the background and returns it to `shard` (or closes it). A server
 /// that was idle only needs its reset (session mode): that is not counted as a salvage.
-pub fn salvage(shard: Rc<PoolShard>, mut server: ServerConn, reset: Option<String>, log: Logger) {
+pub fn salvage(
+    shard: Rc<PoolShard>,
+    mut server: Box<ServerConn>,
+    reset: Option<String>,
+    log: Logger,
+) {
     let busy = !server.exchange.is_idle();
     actix_rt::spawn(async move {
         let id = server.id;

@@ -114,7 +114,7 @@ impl ServerConn {
         shared: &Shared,
         timeout: Option<Duration>,
         generation: u64,
-    ) -> Result<ServerConn, ServerError> {
+    ) -> Result<Box<ServerConn>, ServerError> {
         let work = Self::connect_inner(target, shared, generation);
         match timeout {
             Some(t) => tokio::time::timeout(t, work)
@@ -128,7 +128,7 @@ impl ServerConn {
         target: &ServerTarget,
         shared: &Shared,
         generation: u64,
-    ) -> Result<ServerConn, ServerError> {
+    ) -> Result<Box<ServerConn>, ServerError> {
         let addr_text = format!("{}:{}", target.host, target.port);
         let connect_err = |source| ServerError::Connect {
             addr: addr_text.clone(),
@@ -168,7 +168,7 @@ impl ServerConn {
         addr: SocketAddr,
         tls: &TlsConfigs,
         mode: TlsMode,
-    ) -> Result<ServerConn, ServerError> {
+    ) -> Result<Box<ServerConn>, ServerError> {
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|source| ServerError::Connect {
@@ -183,7 +183,14 @@ impl ServerConn {
             ) => ServerStream::start_tls(tcp, connector, mode, &target.host, addr).await?,
             _ => ServerStream::Plain(tcp),
         };
-        let mut conn = ServerConn::new(stream, addr, shared.max_message_size(), generation);
+        // Boxed from birth: a connection changes hands (pool, client, pool) every
+        // transaction, and a pointer moves for free where the struct would be copied.
+        let mut conn = Box::new(ServerConn::new(
+            stream,
+            addr,
+            shared.max_message_size(),
+            generation,
+        ));
         conn.login(target, shared).await?;
         Ok(conn)
     }
@@ -529,13 +536,13 @@ impl ServerConn {
 
     /// A connection over an already connected socket, as if logged in (unit tests only).
     #[cfg(test)]
-    pub fn for_tests(stream: TcpStream, addr: SocketAddr, generation: u64) -> ServerConn {
-        ServerConn::new(
+    pub fn for_tests(stream: TcpStream, addr: SocketAddr, generation: u64) -> Box<ServerConn> {
+        Box::new(ServerConn::new(
             ServerStream::Plain(stream),
             addr,
             pgcorral::protocol::DEFAULT_MAX_MESSAGE_SIZE,
             generation,
-        )
+        ))
     }
 
     /// Makes this connection's settings what `client` expects; true when that took a
@@ -584,26 +591,27 @@ impl ServerConn {
     }
 
     /// Detaches from this arbiter's reactor so another arbiter can adopt the connection.
-    pub fn into_transferable(self) -> std::io::Result<TransferableConn> {
-        let stream = self.stream.detach()?;
+    pub fn into_transferable(self: Box<Self>) -> std::io::Result<TransferableConn> {
+        let this = *self;
+        let stream = this.stream.detach()?;
         Ok(TransferableConn {
             stream,
             rest: ServerConnParts {
-                id: self.id,
-                addr: self.addr,
-                tls: self.tls,
-                local: self.local,
-                buf: self.buf,
-                scanner: self.scanner,
-                exchange: self.exchange,
-                key: self.key,
-                params: self.params,
-                login_params: self.login_params,
-                created: self.created,
-                last_used: self.last_used,
-                generation: self.generation,
-                budget: self.budget,
-                prepared: self.prepared,
+                id: this.id,
+                addr: this.addr,
+                tls: this.tls,
+                local: this.local,
+                buf: this.buf,
+                scanner: this.scanner,
+                exchange: this.exchange,
+                key: this.key,
+                params: this.params,
+                login_params: this.login_params,
+                created: this.created,
+                last_used: this.last_used,
+                generation: this.generation,
+                budget: this.budget,
+                prepared: this.prepared,
             },
         })
     }
@@ -611,9 +619,9 @@ impl ServerConn {
 
 impl TransferableConn {
     /// Registers the connection with the current arbiter's reactor.
-    pub fn adopt(self) -> std::io::Result<ServerConn> {
+    pub fn adopt(self) -> std::io::Result<Box<ServerConn>> {
         let r = self.rest;
-        Ok(ServerConn {
+        Ok(Box::new(ServerConn {
             stream: self.stream.attach()?,
             id: r.id,
             addr: r.addr,
@@ -632,7 +640,7 @@ impl TransferableConn {
             prepared: r.prepared,
             link: None,
             synced: None,
-        })
+        }))
     }
 }
 
