@@ -97,6 +97,10 @@ impl Cluster {
     }
 
     fn pick_among(&self, want: Want, allow_banned: bool, skip: &[usize]) -> Option<usize> {
+        // One server (most pools): nothing to balance, no random number.
+        if self.members.len() == 1 {
+            return self.eligible(0, want, allow_banned, skip).then_some(0);
+        }
         let mut counter = self.counter.get();
         let chosen = pick(
             self.balancing,

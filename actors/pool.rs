@@ -827,7 +827,10 @@ mod tests {
             let first = shard.clone();
             let first = actix_rt::spawn(async move {
                 let r = first.checkout().await;
-                (matches!(r, Err(CheckoutError::WaitTimeout(_))), Instant::now())
+                (
+                    matches!(r, Err(CheckoutError::WaitTimeout(_))),
+                    Instant::now(),
+                )
             });
             until("the first waiter is queued", || shard.waiting_count() == 1).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -846,7 +849,10 @@ mod tests {
             assert_eq!(shard.waiting_count(), 1, "the second waiter still waits");
             let (conn, _peer) = fake_server_conn(&shard).await;
             shard.release(conn);
-            assert!(second.await.unwrap(), "the second waiter got the connection");
+            assert!(
+                second.await.unwrap(),
+                "the second waiter got the connection"
+            );
         });
     }
 

@@ -92,7 +92,7 @@ pub enum Effect {
 /// that can matter anywhere in a statement, and answers true for any text with a second
 /// statement.
 pub fn may_have_effects(sql: &str) -> bool {
-    Lexer::new(sql).next().is_some_and(|t| is_effect_verb(&t))
+    first_word_is_effect_verb(sql)
         || mentions_effect_word(sql.as_bytes())
         || has_second_statement(sql)
 }
@@ -117,16 +117,44 @@ fn is_effect_verb(token: &Token) -> bool {
     VERBS.iter().any(|(verb, _)| token.is_kw(verb)) || token.is_kw("do") || token.is_kw("explain")
 }
 
+/// [`is_effect_verb`] of the first token. A text that starts with a plain ASCII word (after
+/// whitespace), as nearly every statement does, is read directly; anything else (a comment,
+/// a parenthesis, a non-ASCII letter) goes through the lexer.
+fn first_word_is_effect_verb(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    if rest.first().is_some_and(|b| b.is_ascii_alphabetic()) {
+        let end = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
+            .unwrap_or(rest.len());
+        if rest.get(end).is_none_or(|&b| b < 0x80) {
+            let word = &rest[..end];
+            return VERBS
+                .iter()
+                .map(|(verb, _)| *verb)
+                .chain(["do", "explain"])
+                .any(|verb| word.eq_ignore_ascii_case(verb.as_bytes()));
+        }
+    }
+    Lexer::new(sql).next().is_some_and(|t| is_effect_verb(&t))
+}
+
 /// Does the text contain `advisory`, `set_config` or `temp`, in any case? Those are the
 /// words that can make a statement with any first word have effects.
 fn mentions_effect_word(sql: &[u8]) -> bool {
-    sql.windows(4).enumerate().any(|(i, w)| {
-        let rest = sql.get(i..).unwrap_or_default();
-        // OR-ing 0x20 folds ASCII letters to lowercase (and `_` to 0x7f).
-        match [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20, w[3] | 0x20] {
-            [b'a', b'd', b'v', b'i'] => starts_with_ignore_case(rest, b"advisory"),
-            [b's', b'e', b't', 0x7f] => starts_with_ignore_case(rest, b"set_config"),
-            [b't', b'e', b'm', b'p'] => true,
+    let last = sql.len().saturating_sub(3);
+    (0..last).any(|i| {
+        let rest = &sql[i..];
+        // OR-ing 0x20 folds ASCII letters to lowercase; other bytes fail the compare below.
+        match rest[0] | 0x20 {
+            b'a' => starts_with_ignore_case(rest, b"advisory"),
+            b's' => starts_with_ignore_case(rest, b"set_config"),
+            b't' => starts_with_ignore_case(rest, b"temp"),
             _ => false,
         }
     })
@@ -889,6 +917,41 @@ impl<'a> Iterator for Lexer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_word_fast_path_agrees_with_the_lexer() {
+        let texts = [
+            "SET x = 1",
+            "  select 1",
+            "\tReset all",
+            "E'set'",
+            "/* c */ set x to 1",
+            "-- c\nset x to 1",
+            "déclare c cursor for select 1",
+            "set$x",
+            "Set_config",
+            "do $$ begin end $$",
+            "EXPLAIN ANALYZE select 1",
+            "drop table t",
+            "dropx",
+            "(select 1)",
+            "",
+            "   ",
+            "listen a",
+            "unlisten *",
+            "LOAD 'x'",
+            "sét x",
+            "set\u{e9}",
+            "\"set\" x",
+            "x",
+            "create temp table t()",
+            "prepare p as select 1",
+        ];
+        for sql in texts {
+            let lexed = Lexer::new(sql).next().is_some_and(|t| is_effect_verb(&t));
+            assert_eq!(first_word_is_effect_verb(sql), lexed, "{sql:?}");
+        }
+    }
 
     use PinReason::*;
 
