@@ -918,6 +918,8 @@ impl<'a> Iterator for Lexer<'a> {
 mod tests {
     use super::*;
 
+    use PinReason::*;
+
     #[test]
     fn the_first_word_fast_path_agrees_with_the_lexer() {
         let texts = [
@@ -952,8 +954,6 @@ mod tests {
             assert_eq!(first_word_is_effect_verb(sql), lexed, "{sql:?}");
         }
     }
-
-    use PinReason::*;
 
     type Cases = Vec<(&'static str, Vec<Effect>)>;
 
