@@ -79,10 +79,7 @@ impl ClientActor {
     pub fn new(stream: TcpStream, peer: std::net::SocketAddr, count: ClientCount) -> Self {
         let worker = count.worker().clone();
         let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
-        let log = worker
-            .shared
-            .log
-            .new(o!("client" => id, "peer" => peer.to_string()));
+        let log = worker.shared.log.new(o!("client" => id, "peer" => peer));
         ClientActor {
             start: Some(Start::Login(Session {
                 id,
@@ -497,7 +494,7 @@ impl Connected {
         let worker = p.registered.worker().clone();
         let log = worker.shared.log.new(o!(
             "client" => p.info.id,
-            "peer" => p.info.addr.to_string(),
+            "peer" => p.info.addr,
             "pool" => p.shards.clusters[0].settings().label(),
         ));
         Connected::assemble(p, stream, BytesMut::new(), worker, log, false)

@@ -117,8 +117,10 @@ pub struct PoolShard {
     /// How often the pool actor was restarted by its supervisor.
     pub restarts: Cell<u32>,
     addr: RefCell<Option<Addr<PoolActor>>>,
-    /// (settings version, the settings every transaction reads) as last copied.
-    hot: Cell<(u64, HotSettings)>,
+    /// The settings every transaction reads, as last copied, and the settings version
+    /// they were copied at.
+    hot: Cell<HotSettings>,
+    hot_version: Cell<u64>,
     /// Wakes the task that enforces query_wait_timeout (one timer per shard, aimed at the
     /// oldest waiter, instead of one per waiting client).
     wait_timer: tokio::sync::Notify,
@@ -144,7 +146,8 @@ impl PoolShard {
             traffic: Traffic::default(),
             restarts: Cell::new(0),
             addr: RefCell::new(None),
-            hot: Cell::new((0, HotSettings::default())),
+            hot: Cell::new(HotSettings::default()),
+            hot_version: Cell::new(0),
             wait_timer: tokio::sync::Notify::new(),
             wait_timer_at: Cell::new(None),
         })
@@ -153,13 +156,11 @@ impl PoolShard {
     /// The settings every transaction reads, copied again only after RELOAD changed them.
     pub fn hot(&self) -> HotSettings {
         let version = self.global.settings_version();
-        let (seen, hot) = self.hot.get();
-        if seen == version {
-            return hot;
+        if self.hot_version.get() != version {
+            self.hot.set(self.global.settings().hot());
+            self.hot_version.set(version);
         }
-        let hot = self.global.settings().hot();
-        self.hot.set((version, hot));
-        hot
+        self.hot.get()
     }
 
     fn bump(&self, f: impl FnOnce(&mut ShardStats)) {

@@ -15,8 +15,13 @@ fn tagged(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
 }
 
 fn put_cstr(buf: &mut BytesMut, s: &str) {
-    // A NUL inside would end the string early on the other side; drop it instead.
-    buf.extend(s.bytes().filter(|&b| b != 0));
+    // A NUL inside would end the string early on the other side; drop it instead (the
+    // common string has none and is copied whole).
+    if s.as_bytes().contains(&0) {
+        buf.extend(s.bytes().filter(|&b| b != 0));
+    } else {
+        buf.extend_from_slice(s.as_bytes());
+    }
     buf.put_u8(0);
 }
 
