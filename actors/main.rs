@@ -27,6 +27,7 @@ mod server_state;
 mod server_stream;
 mod shards;
 mod shared;
+mod signal;
 mod snapshot;
 mod stalled;
 mod tls;

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use crate::client::{ClientActor, ParkedClient};
 use crate::client_stream::ClientStream;
 use crate::error::ClientError;
+use crate::signal::Signal;
 
 /// How often idle clients are looked at. A client parks once it has been idle for at
 /// least one whole period (so between one and two periods after its last message).
@@ -152,7 +153,7 @@ impl Parking {
 
     /// Runs this arbiter's parking lot: wakes clients whose sockets turn readable and sweeps.
     /// `attention` wakes the clients waiting idle so they can look at the new epoch.
-    pub async fn run(self: Rc<Self>, attention: Rc<tokio::sync::Notify>) {
+    pub async fn run(self: Rc<Self>, attention: Rc<Signal>) {
         let Some(poll) = self.poll.borrow_mut().take() else {
             return;
         };

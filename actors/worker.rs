@@ -19,6 +19,7 @@ use crate::pool::{PoolActor, PoolShard};
 use crate::registry::ClientInfo;
 use crate::shards::{DefaultShard, Shards};
 use crate::shared::{Shared, UserAuth};
+use crate::signal::Signal;
 use pgcorral::route::sharding_key::KeyColumn;
 use pgcorral::session::ParamSet;
 
@@ -36,7 +37,7 @@ pub struct Worker {
     pub shutdown: Rc<Notify>,
     /// Wakes waiting clients to look at their state: at KILL, at shutdown, and at every
     /// parking sweep.
-    pub attention: Rc<Notify>,
+    pub attention: Rc<Signal>,
     /// Clients idle long enough to give up their actor.
     pub parking: Rc<Parking>,
     /// Logins in progress, capped.
@@ -63,7 +64,7 @@ impl Worker {
             pools: RefCell::new(HashMap::new()),
             registry: RefCell::new(HashMap::new()),
             shutdown: Rc::new(Notify::new()),
-            attention: Rc::new(Notify::new()),
+            attention: Rc::new(Signal::new()),
             parking: parking.clone(),
             logins: Rc::new(Logins::default()),
             settings: RefCell::new(Vec::new()),
