@@ -59,8 +59,8 @@ impl Cluster {
 
     /// The settings every transaction reads (timeouts, statement cap), without an
     /// `ArcSwap` load.
-    pub fn hot(&self) -> HotSettings {
-        self.members[0].shard.hot()
+    pub fn hot<R>(&self, read: impl FnOnce(&HotSettings) -> R) -> R {
+        self.members[0].shard.hot(read)
     }
 
     /// Whether choosing needs the statement text (to classify it).

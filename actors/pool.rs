@@ -119,7 +119,7 @@ pub struct PoolShard {
     addr: RefCell<Option<Addr<PoolActor>>>,
     /// The settings every transaction reads, as last copied, and the settings version
     /// they were copied at.
-    hot: Cell<HotSettings>,
+    hot: RefCell<HotSettings>,
     hot_version: Cell<u64>,
     /// Wakes the task that enforces query_wait_timeout (one timer per shard, aimed at the
     /// oldest waiter, instead of one per waiting client).
@@ -146,21 +146,22 @@ impl PoolShard {
             traffic: Traffic::default(),
             restarts: Cell::new(0),
             addr: RefCell::new(None),
-            hot: Cell::new(HotSettings::default()),
+            hot: RefCell::new(HotSettings::default()),
             hot_version: Cell::new(0),
             wait_timer: tokio::sync::Notify::new(),
             wait_timer_at: Cell::new(None),
         })
     }
 
-    /// The settings every transaction reads, copied again only after RELOAD changed them.
-    pub fn hot(&self) -> HotSettings {
+    /// Reads the settings every transaction reads (copied again only after RELOAD changed
+    /// them): `read` picks what it needs, nothing else is copied.
+    pub fn hot<R>(&self, read: impl FnOnce(&HotSettings) -> R) -> R {
         let version = self.global.settings_version();
         if self.hot_version.get() != version {
-            self.hot.set(self.global.settings().hot());
+            *self.hot.borrow_mut() = self.global.settings().hot();
             self.hot_version.set(version);
         }
-        self.hot.get()
+        read(&self.hot.borrow())
     }
 
     fn bump(&self, f: impl FnOnce(&mut ShardStats)) {
@@ -259,7 +260,7 @@ impl PoolShard {
         self.grow();
         // The shard's wait timer fires at the oldest waiter's deadline: only a waiter that
         // would expire before that (the first after an empty queue) needs to re-aim it.
-        if let Some(t) = self.hot().query_wait_timeout {
+        if let Some(t) = self.hot(|s| s.query_wait_timeout) {
             if self.wait_timer_at.get().is_none_or(|at| since + t < at) {
                 self.wait_timer.notify_one();
             }
@@ -280,7 +281,7 @@ impl PoolShard {
     /// deadline, fails those whose time is up, and aims again. Runs as long as the pool actor.
     async fn expire_waiters(self: Rc<Self>) {
         loop {
-            let timeout = self.hot().query_wait_timeout;
+            let timeout = self.hot(|s| s.query_wait_timeout);
             let oldest = self.waiters.borrow().iter().map(|w| w.since).min();
             let at = timeout.zip(oldest).map(|(t, since)| since + t);
             self.wait_timer_at.set(at);
@@ -293,7 +294,7 @@ impl PoolShard {
                     }
                 }
             }
-            if let Some(t) = self.hot().query_wait_timeout {
+            if let Some(t) = self.hot(|s| s.query_wait_timeout) {
                 self.fail_waiters_older_than(t);
             }
         }
@@ -351,8 +352,7 @@ impl PoolShard {
     fn release(self: &Rc<Self>, conn: Box<ServerConn>) {
         // Its age when last used (just now, at a checkin): no clock read per transaction.
         let too_old = self
-            .hot()
-            .lifetime
+            .hot(|s| s.lifetime)
             .is_some_and(|l| conn.last_used.saturating_duration_since(conn.created) >= l);
         if too_old
             || conn.generation != self.global.generation()
@@ -425,14 +425,15 @@ impl PoolShard {
         if self.waiters.borrow().len() <= self.connecting.get() {
             return;
         }
-        let s = self.hot();
-        let reserve_due = s.reserve_size > 0
+        let (size, reserve_size, reserve_timeout) =
+            self.hot(|s| (s.size, s.reserve_size, s.reserve_timeout));
+        let reserve_due = reserve_size > 0
             && self
                 .waiters
                 .borrow()
                 .front()
-                .is_some_and(|w| w.since.elapsed() >= s.reserve_timeout);
-        let limit = s.size + if reserve_due { s.reserve_size } else { 0 };
+                .is_some_and(|w| w.since.elapsed() >= reserve_timeout);
+        let limit = size + if reserve_due { reserve_size } else { 0 };
         // A busy pool waits for checkins: no room to open and nothing idle elsewhere. That is
         // the common case under load, decided without walking the queue.
         let others_idle = self.shared.workers > 1 && self.global.any_idle_besides(self.worker);
