@@ -107,6 +107,8 @@ pub struct PoolShard {
     pub shared: Arc<Shared>,
     pub worker: usize,
     pub log: Logger,
+    // Boxed on purpose: a connection moves between this list and clients as a pointer.
+    #[allow(clippy::vec_box)]
     idle: RefCell<Vec<Box<ServerConn>>>,
     waiters: RefCell<VecDeque<Waiter>>,
     connecting: Cell<usize>,
