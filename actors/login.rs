@@ -34,6 +34,10 @@ use crate::shards::Shards;
 use crate::shared::{Loaded, Shared, UserAuth};
 use crate::worker::Worker;
 
+/// Bytes reserved for the reply that ends a login (PostgreSQL 15's usual reply is about
+/// 400 bytes).
+const LOGIN_REPLY_CAPACITY: usize = 512;
+
 /// Login messages (passwords, SASL) are small; anything longer is refused.
 const LOGIN_MESSAGE_MAX: usize = 64 * 1024;
 
@@ -98,7 +102,9 @@ pub async fn login(
     let loaded = shared.loaded();
     let console = params.database == "pgcorral" || params.database == "pgbouncer";
     let method = access(shared, &loaded, origin, &params)?;
-    let mut out = BytesMut::new();
+    // Room for the whole login reply (AuthenticationOk, a dozen ParameterStatus, the key,
+    // ReadyForQuery) in one allocation.
+    let mut out = BytesMut::with_capacity(LOGIN_REPLY_CAPACITY);
     let user = authenticate(
         stream, buf, shared, &loaded, &params, console, method, &mut out,
     )

@@ -10,6 +10,9 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
+/// Slots kept after a notify has emptied the slab.
+const KEEP_SLOTS: usize = 1024;
+
 /// A wake-everyone signal for the tasks of one thread.
 #[derive(Default)]
 pub struct Signal {
@@ -27,7 +30,16 @@ impl Signal {
     /// (polled yet or not), as `tokio::sync::Notify::notify_waiters` does.
     pub fn notify_waiters(&self) {
         self.epoch.set(self.epoch.get().wrapping_add(1));
-        let wakers: Vec<Waker> = self.waiters.borrow_mut().drain().collect();
+        let wakers: Vec<Waker> = {
+            let mut waiters = self.waiters.borrow_mut();
+            let wakers = waiters.drain().collect();
+            // Thousands of idle clients waited here before they parked: give their slots
+            // back (the waiters that come again regrow it).
+            if waiters.capacity() > KEEP_SLOTS {
+                *waiters = Slab::new();
+            }
+            wakers
+        };
         for w in wakers {
             w.wake();
         }
