@@ -102,9 +102,7 @@ pub async fn login(
     let loaded = shared.loaded();
     let console = params.database == "pgcorral" || params.database == "pgbouncer";
     let method = access(shared, &loaded, origin, &params)?;
-    // Room for the whole login reply (AuthenticationOk, a dozen ParameterStatus, the key,
-    // ReadyForQuery) in one allocation.
-    let mut out = BytesMut::with_capacity(LOGIN_REPLY_CAPACITY);
+    let mut out = BytesMut::new();
     let user = authenticate(
         stream, buf, shared, &loaded, &params, console, method, &mut out,
     )
@@ -162,6 +160,10 @@ pub async fn login(
         Some(p) => p,
         None => learn_server_params(&shards).await?,
     };
+    // Room for the whole reply (AuthenticationOk, a dozen ParameterStatus, the key,
+    // ReadyForQuery) in one allocation, made last: a buffer that lived across the login's
+    // other allocations would leave a hole among them.
+    out.reserve(LOGIN_REPLY_CAPACITY);
     builder::auth_ok(&mut out);
     for (name, value) in server_params.iter() {
         let value = match params.settings.get(name) {
