@@ -44,9 +44,9 @@ for _ in $(seq 150); do ss -Htln "( sport = :$PORT )" | grep -q . && break; slee
 run() { "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PORT" -U "$BENCH_USER" -c "$CLIENTS" -j 2 -t "$1" \
           -f "$WORK/select1.sql" -M "$MODE" "$BENCH_DB"; }
 run 100 > /dev/null 2>&1
-callgrind_control --zero "$VG" > /dev/null
+callgrind_control --zero "$VG" > /dev/null 2>&1
 done_tx=$(run "$PER" 2>&1 | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
-callgrind_control --dump=measured "$VG" > /dev/null
+callgrind_control --dump=measured "$VG" > /dev/null 2>&1
 kill "$VG"; wait "$VG" 2>/dev/null || true; trap - EXIT
 profile=$(ls -t "$WORK"/callgrind.*.* | head -1)
 total=$(callgrind_annotate "$profile" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')
