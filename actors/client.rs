@@ -1461,7 +1461,9 @@ impl Connected {
                 "57014",
                 &format!("canceling statement due to query_timeout ({t:?})"),
             );
-            self.timed_out = false;
+            // `timed_out` stays set until the exchange ends (its ReadyForQuery may come in a
+            // later read): cleared here, the next wait saw an expired query_timeout and sent
+            // a second cancel, which could hit the client's next query.
         }
         for (name, id) in server.prepared.pipeline.failed_client_names.drain(..) {
             self.statements.forget(&name, id);
