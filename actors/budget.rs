@@ -42,37 +42,7 @@ pub struct PoolSettings {
     pub ban_time: Duration,
 }
 
-/// The settings every transaction reads, copied out of [`PoolSettings`]: each arbiter's
-/// shard keeps them in a `Cell` and copies them again only when RELOAD changed the pool
-/// (one atomic load per read instead of an `ArcSwap` load).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HotSettings {
-    pub size: usize,
-    pub reserve_size: usize,
-    pub reserve_timeout: Duration,
-    pub query_wait_timeout: Option<Duration>,
-    pub lifetime: Option<Duration>,
-    pub idle_transaction_timeout: Option<Duration>,
-    pub client_idle_timeout: Option<Duration>,
-    pub query_timeout: Option<Duration>,
-    pub max_prepared_statements: usize,
-}
-
 impl PoolSettings {
-    pub fn hot(&self) -> HotSettings {
-        HotSettings {
-            size: self.size,
-            reserve_size: self.reserve_size,
-            reserve_timeout: self.reserve_timeout,
-            query_wait_timeout: self.query_wait_timeout,
-            lifetime: self.lifetime,
-            idle_transaction_timeout: self.idle_transaction_timeout,
-            client_idle_timeout: self.client_idle_timeout,
-            query_timeout: self.query_timeout,
-            max_prepared_statements: self.max_prepared_statements,
-        }
-    }
-
     /// Settings for the pool's server number `server` of shard number `shard`.
     pub fn new(
         pool: &Pool,
@@ -182,7 +152,7 @@ struct CacheLine(AtomicUsize);
 pub struct PoolGlobal {
     /// Swapped whole by RELOAD; read lock-free.
     settings: ArcSwap<PoolSettings>,
-    /// Bumped after every swap of `settings` (shards copy [`HotSettings`] again).
+    /// Bumped after every swap of `settings` (shards take the new ones then).
     settings_version: AtomicU64,
     /// RELOAD replaced this pool (its layout changed or it is gone): its connections close
     /// when released and new logins use the new pool.

@@ -588,7 +588,7 @@ impl Connected {
         if self.out.capacity() > KEEP_WHILE_IDLE {
             self.out = BytesMut::new();
         }
-        let idle = self.cluster().hot(|s| s.client_idle_timeout);
+        let idle = self.cluster().read_settings(|s| s.client_idle_timeout);
         let deadline = idle.map(|t| Instant::now() + t);
         let since = self.worker.parking.epoch();
         let may_park =
@@ -1022,7 +1022,7 @@ impl Connected {
         self.shard = shard;
         self.wait_while_paused().await?;
         let started = Instant::now();
-        let wait = self.cluster().hot(|s| s.query_wait_timeout);
+        let wait = self.cluster().read_settings(|s| s.query_wait_timeout);
         let mut tried = Vec::new();
         let mut last_failure = None;
         let (member, server) = loop {
@@ -1121,7 +1121,7 @@ impl Connected {
     /// Whether named statements are renamed per server connection (transaction, statement
     /// and auto mode, with max_prepared_statements > 0), read from the pool's settings.
     fn refresh_prepared_settings(&mut self) {
-        self.prepared_cap = self.cluster().hot(|s| s.max_prepared_statements);
+        self.prepared_cap = self.cluster().read_settings(|s| s.max_prepared_statements);
         self.track_prepared = self.mode != PoolMode::Session && self.prepared_cap > 0;
     }
 
@@ -1184,7 +1184,7 @@ impl Connected {
             return Err(ClientError::Killed);
         }
         let (query_timeout, idle_transaction_timeout, client_idle_timeout) =
-            self.cluster().hot(|s| {
+            self.cluster().read_settings(|s| {
                 (
                     s.query_timeout,
                     s.idle_transaction_timeout,

@@ -11,7 +11,7 @@ use pgcorral::config::{DefaultRole, LoadBalancing, PoolMode};
 use pgcorral::route::{pick, Access, ClassifyCache, RoleSetting, Want};
 use pgcorral::session::ParamSet;
 
-use crate::budget::{HotSettings, PoolSettings};
+use crate::budget::PoolSettings;
 use crate::pool::PoolShard;
 use crate::server_state::{Role, ServerState};
 
@@ -57,10 +57,10 @@ impl Cluster {
         self.members[0].shard.global.settings()
     }
 
-    /// The settings every transaction reads (timeouts, statement cap), without an
+    /// Reads the settings a transaction needs (timeouts, statement cap) without an
     /// `ArcSwap` load.
-    pub fn hot<R>(&self, read: impl FnOnce(&HotSettings) -> R) -> R {
-        self.members[0].shard.hot(read)
+    pub fn read_settings<R>(&self, read: impl FnOnce(&PoolSettings) -> R) -> R {
+        self.members[0].shard.read_settings(read)
     }
 
     /// Whether choosing needs the statement text (to classify it).

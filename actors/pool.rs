@@ -24,7 +24,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::balancer::{CheckOutcome, RoleSeen};
-use crate::budget::{BudgetToken, HotSettings, PoolGlobal};
+use crate::budget::{BudgetToken, PoolGlobal, PoolSettings};
 use crate::error::ServerError;
 use crate::health::{parse_health_row, Probe, HEALTH_QUERY};
 use crate::server::{ServerConn, TransferableConn};
@@ -119,10 +119,10 @@ pub struct PoolShard {
     /// How often the pool actor was restarted by its supervisor.
     pub restarts: Cell<u32>,
     addr: RefCell<Option<Addr<PoolActor>>>,
-    /// The settings every transaction reads, as last copied, and the settings version
-    /// they were copied at.
-    hot: RefCell<HotSettings>,
-    hot_version: Cell<u64>,
+    /// The pool's settings as this shard last took them, and their version: reading them
+    /// costs one atomic load instead of an `ArcSwap` load.
+    settings: RefCell<Arc<PoolSettings>>,
+    settings_version: Cell<u64>,
     /// Wakes the task that enforces query_wait_timeout (one timer per shard, aimed at the
     /// oldest waiter, instead of one per waiting client).
     wait_timer: tokio::sync::Notify,
@@ -135,6 +135,8 @@ impl PoolShard {
         let log = shared
             .log
             .new(slog::o!("pool" => global.settings().label(), "server" => global.server.addr()));
+        let settings_version = global.settings_version();
+        let settings = global.settings_arc();
         Rc::new(PoolShard {
             global,
             shared,
@@ -148,22 +150,22 @@ impl PoolShard {
             traffic: Traffic::default(),
             restarts: Cell::new(0),
             addr: RefCell::new(None),
-            hot: RefCell::new(HotSettings::default()),
-            hot_version: Cell::new(0),
+            settings_version: Cell::new(settings_version),
+            settings: RefCell::new(settings),
             wait_timer: tokio::sync::Notify::new(),
             wait_timer_at: Cell::new(None),
         })
     }
 
-    /// Reads the settings every transaction reads (copied again only after RELOAD changed
-    /// them): `read` picks what it needs, nothing else is copied.
-    pub fn hot<R>(&self, read: impl FnOnce(&HotSettings) -> R) -> R {
+    /// Reads the pool's settings (taken again only after RELOAD changed them): what the
+    /// hot path reads, without an `ArcSwap` load.
+    pub fn read_settings<R>(&self, read: impl FnOnce(&PoolSettings) -> R) -> R {
         let version = self.global.settings_version();
-        if self.hot_version.get() != version {
-            *self.hot.borrow_mut() = self.global.settings().hot();
-            self.hot_version.set(version);
+        if self.settings_version.get() != version {
+            *self.settings.borrow_mut() = self.global.settings_arc();
+            self.settings_version.set(version);
         }
-        read(&self.hot.borrow())
+        read(&self.settings.borrow())
     }
 
     fn bump(&self, f: impl FnOnce(&mut ShardStats)) {
@@ -262,7 +264,7 @@ impl PoolShard {
         self.grow();
         // The shard's wait timer fires at the oldest waiter's deadline: only a waiter that
         // would expire before that (the first after an empty queue) needs to re-aim it.
-        if let Some(t) = self.hot(|s| s.query_wait_timeout) {
+        if let Some(t) = self.read_settings(|s| s.query_wait_timeout) {
             if self.wait_timer_at.get().is_none_or(|at| since + t < at) {
                 self.wait_timer.notify_one();
             }
@@ -283,7 +285,7 @@ impl PoolShard {
     /// deadline, fails those whose time is up, and aims again. Runs as long as the pool actor.
     async fn expire_waiters(self: Rc<Self>) {
         loop {
-            let timeout = self.hot(|s| s.query_wait_timeout);
+            let timeout = self.read_settings(|s| s.query_wait_timeout);
             let oldest = self.waiters.borrow().iter().map(|w| w.since).min();
             let at = timeout.zip(oldest).map(|(t, since)| since + t);
             self.wait_timer_at.set(at);
@@ -296,7 +298,7 @@ impl PoolShard {
                     }
                 }
             }
-            if let Some(t) = self.hot(|s| s.query_wait_timeout) {
+            if let Some(t) = self.read_settings(|s| s.query_wait_timeout) {
                 self.fail_waiters_older_than(t);
             }
         }
@@ -354,7 +356,7 @@ impl PoolShard {
     fn release(self: &Rc<Self>, conn: Box<ServerConn>) {
         // Its age when last used (just now, at a checkin): no clock read per transaction.
         let too_old = self
-            .hot(|s| s.lifetime)
+            .read_settings(|s| s.lifetime)
             .is_some_and(|l| conn.last_used.saturating_duration_since(conn.created) >= l);
         if too_old
             || conn.generation != self.global.generation()
@@ -428,7 +430,7 @@ impl PoolShard {
             return;
         }
         let (size, reserve_size, reserve_timeout) =
-            self.hot(|s| (s.size, s.reserve_size, s.reserve_timeout));
+            self.read_settings(|s| (s.size, s.reserve_size, s.reserve_timeout));
         let reserve_due = reserve_size > 0
             && self
                 .waiters

@@ -114,7 +114,16 @@ pub fn effects(sql: &str) -> Vec<Effect> {
 
 /// Is this first token a statement keyword with rules (or one that wraps such statements)?
 fn is_effect_verb(token: &Token) -> bool {
-    VERBS.iter().any(|(verb, _)| token.is_kw(verb)) || token.is_kw("do") || token.is_kw("explain")
+    token.kind == Kind::Word && is_effect_word(token.text.as_bytes())
+}
+
+/// A keyword [`is_effect_verb`] answers true for, in any case.
+fn is_effect_word(word: &[u8]) -> bool {
+    VERBS
+        .iter()
+        .map(|(verb, _)| *verb)
+        .chain(["do", "explain"])
+        .any(|verb| word.eq_ignore_ascii_case(verb.as_bytes()))
 }
 
 /// [`is_effect_verb`] of the first token. A text that starts with a plain ASCII word (after
@@ -133,12 +142,7 @@ fn first_word_is_effect_verb(sql: &str) -> bool {
             .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
             .unwrap_or(rest.len());
         if rest.get(end).is_none_or(|&b| b < 0x80) {
-            let word = &rest[..end];
-            return VERBS
-                .iter()
-                .map(|(verb, _)| *verb)
-                .chain(["do", "explain"])
-                .any(|verb| word.eq_ignore_ascii_case(verb.as_bytes()));
+            return is_effect_word(&rest[..end]);
         }
     }
     Lexer::new(sql).next().is_some_and(|t| is_effect_verb(&t))
