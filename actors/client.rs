@@ -58,9 +58,13 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// The actor for one client connection.
+/// The actor for one client connection. It owns the client's session, which runs as a task of
+/// its own on the same arbiter: a wake-up of the data path (a socket became readable) then
+/// polls the session alone, not the actor's context (its mailbox and spawned items) as well.
+/// The actor stops when the session ends, and ends the session if it is stopped first.
 pub struct ClientActor {
     start: Option<Start>,
+    session: Option<tokio::task::AbortHandle>,
 }
 
 /// How a client actor begins.
@@ -90,6 +94,7 @@ impl ClientActor {
                 log,
                 count,
             })),
+            session: None,
         }
     }
 
@@ -101,8 +106,23 @@ impl ClientActor {
                 stream,
                 why,
             }),
+            session: None,
         }
         .start();
+    }
+
+    /// Runs `session` as a task of this arbiter and stops the actor when it ends.
+    fn own(
+        &mut self,
+        ctx: &mut Context<Self>,
+        session: impl std::future::Future<Output = ()> + 'static,
+    ) {
+        let task = actix_rt::spawn(session);
+        self.session = Some(task.abort_handle());
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(task)
+                .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
+        );
     }
 }
 
@@ -111,24 +131,22 @@ impl Actor for ClientActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         match self.start.take() {
-            Some(Start::Login(session)) => {
-                ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(session.run())
-                        .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
-                );
-            }
+            Some(Start::Login(session)) => self.own(ctx, session.run()),
             Some(Start::Resume {
                 client,
                 stream,
                 why,
             }) => {
                 let conn = Connected::unpark(*client, stream);
-                ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(conn.run(why))
-                        .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
-                );
+                self.own(ctx, conn.run(why));
             }
             None => {}
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(session) = self.session.take() {
+            session.abort();
         }
     }
 }
