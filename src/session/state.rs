@@ -119,11 +119,8 @@ fn is_effect_verb(token: &Token) -> bool {
 
 /// A keyword [`is_effect_verb`] answers true for, in any case.
 fn is_effect_word(word: &[u8]) -> bool {
-    VERBS
-        .iter()
-        .map(|(verb, _)| *verb)
-        .chain(["do", "explain"])
-        .any(|verb| word.eq_ignore_ascii_case(verb.as_bytes()))
+    let is = |verb: &str| word.eq_ignore_ascii_case(verb.as_bytes());
+    VERBS.iter().any(|(verb, _)| is(verb)) || is("do") || is("explain")
 }
 
 /// [`is_effect_verb`] of the first token. A text that starts with a plain ASCII word (after
@@ -172,8 +169,12 @@ fn starts_with_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Is there anything but whitespace after the first `;`?
 fn has_second_statement(sql: &str) -> bool {
-    sql.split_once(';')
-        .is_some_and(|(_, rest)| rest.bytes().any(|b| !is_space(b)))
+    // A byte loop: most texts are short, and a memchr's set-up costs more than it saves there.
+    let bytes = sql.as_bytes();
+    bytes
+        .iter()
+        .position(|&b| b == b';')
+        .is_some_and(|at| bytes[at + 1..].iter().any(|&b| !is_space(b)))
 }
 
 // ---------------------------------------------------------------------------------------
