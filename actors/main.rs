@@ -11,6 +11,7 @@ mod client_stream;
 mod cluster;
 mod error;
 mod framed;
+mod handoff;
 mod health;
 mod listener;
 mod login;

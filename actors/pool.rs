@@ -2,7 +2,7 @@
 //! arbiter's client actors.
 //!
 //! Checkout and checkin are direct calls on the shard (same thread, no message): an idle
-//! connection is popped, or the client queues a oneshot and the shard opens a connection if
+//! connection is popped, or the client queues a handoff and the shard opens a connection if
 //! the global budget allows, or asks another arbiter's shard to hand one over. The actor owns
 //! the timers (idle timeout, lifetime, min_pool_size, reserve pool) and receives connections
 //! handed across arbiters. It runs under an actix `Supervisor`: its state lives in the shard,
@@ -21,11 +21,11 @@ use pgcorral::session::state::PinReason;
 use pgcorral::stats::Histogram;
 use pgcorral::tls::TlsSummary;
 use slog::{debug, info, warn, Logger};
-use tokio::sync::oneshot;
 
 use crate::balancer::{CheckOutcome, RoleSeen};
 use crate::budget::{BudgetToken, PoolGlobal, PoolSettings};
 use crate::error::ServerError;
+use crate::handoff::{self, Slots};
 use crate::health::{parse_health_row, Probe, HEALTH_QUERY};
 use crate::server::{ServerConn, TransferableConn};
 use crate::server_state::BanReason;
@@ -40,7 +40,7 @@ pub enum CheckoutError {
 }
 
 struct Waiter {
-    tx: oneshot::Sender<Handoff>,
+    tx: handoff::Sender<Handoff>,
     since: Instant,
 }
 
@@ -111,6 +111,8 @@ pub struct PoolShard {
     #[allow(clippy::vec_box)]
     idle: RefCell<Vec<Box<ServerConn>>>,
     waiters: RefCell<VecDeque<Waiter>>,
+    /// Where waiters receive their answer (kept and reused: a wait allocates nothing).
+    handoffs: Slots<Handoff>,
     connecting: Cell<usize>,
     /// Connections checked out by clients of this arbiter.
     active: Cell<usize>,
@@ -144,6 +146,7 @@ impl PoolShard {
             log,
             idle: RefCell::new(Vec::new()),
             waiters: RefCell::new(VecDeque::new()),
+            handoffs: Slots::default(),
             connecting: Cell::new(0),
             active: Cell::new(0),
             stats: Cell::new(ShardStats::default()),
@@ -257,7 +260,7 @@ impl PoolShard {
             self.bump(|s| s.checkouts += 1);
             return Ok(conn);
         }
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = self.handoffs.channel();
         self.waiters.borrow_mut().push_back(Waiter { tx, since });
         self.bump(|s| s.waits += 1);
         self.publish_counts();
@@ -269,7 +272,9 @@ impl PoolShard {
                 self.wait_timer.notify_one();
             }
         }
-        match rx.await {
+        let answer = (&mut rx).await;
+        self.handoffs.recycle(rx);
+        match answer {
             Ok(Handoff::Conn(conn)) => {
                 self.active.set(self.active.get() + 1);
                 self.bump(|s| s.checkouts += 1);
