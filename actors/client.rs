@@ -1062,10 +1062,16 @@ impl Connected {
                     waited: self.cluster().worth_waiting(want).then_some(waited),
                 });
             };
-            let shard = &self.cluster().members[i].shard;
+            // Through the fields, not `cluster()`: the client's stream and buffer are
+            // borrowed beside it.
+            let shard = &self.shards.clusters[self.shard].members[i].shard;
             self.info.state.set(ClientState::Waiting);
             self.info.waiting_since.set(Some(started));
-            let checked_out = shard.checkout_since(started).await;
+            let checked_out = tokio::select! {
+                biased;
+                r = shard.checkout_since(started) => r,
+                e = client_left(&mut self.stream, &mut self.buf) => return Err(e),
+            };
             self.info.state.set(ClientState::Active);
             self.info.waiting_since.set(None);
             match checked_out {
@@ -1687,6 +1693,22 @@ async fn write_client(
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
+/// While a checkout waits: keeps reading what the client sends (its next requests, kept for
+/// later, up to [`KEEP_WHILE_IDLE`]) and returns when the client has closed its connection or
+/// it failed. A client that leaves while waiting so gives up its place in the queue, and its
+/// request never reaches a server.
+async fn client_left(stream: &mut ClientStream, buf: &mut BytesMut) -> ClientError {
+    while buf.len() < KEEP_WHILE_IDLE {
+        match stream.next_input(buf, CLIENT_READ_SIZE).await {
+            Ok(0) => return eof(),
+            Ok(_) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    // Enough is buffered: wait for the server alone; the rest stays in the socket.
+    std::future::pending().await
+}
+
 async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,

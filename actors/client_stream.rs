@@ -89,6 +89,17 @@ impl ClientStream {
     }
 
     /// The first byte the client sent, left unread (None at EOF). Plain streams only.
+    /// Waits for the client to send something or close, and reads it into `buf` (`Ok(0)`:
+    /// closed). A plain socket is waited on for readiness first, so the wait itself does no
+    /// buffer work and makes no read attempt.
+    pub async fn next_input(&mut self, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
+        if let ClientStream::Plain(s) = self {
+            std::future::poll_fn(|cx| s.poll_read_ready(cx)).await?;
+        }
+        buf.reserve(chunk);
+        self.read_buf(buf).await
+    }
+
     pub async fn peek_first(&self) -> io::Result<Option<u8>> {
         match self {
             ClientStream::Plain(s) => {

@@ -44,6 +44,22 @@ struct Waiter {
     since: Instant,
 }
 
+/// A waiting checkout's place in its shard's queue: when the wait is given up (its future
+/// dropped, because the client left), the place is taken out of the queue at once, so the
+/// waiting count is right and nobody is handed a connection for it.
+struct Place<'a> {
+    shard: &'a PoolShard,
+    given_up: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.given_up {
+            self.shard.purge_waiters();
+        }
+    }
+}
+
 /// What a waiting client is sent.
 enum Handoff {
     Conn(Box<ServerConn>),
@@ -260,6 +276,12 @@ impl PoolShard {
             self.bump(|s| s.checkouts += 1);
             return Ok(conn);
         }
+        // Declared before the receiver, so it is dropped after it: a wait given up (the future
+        // dropped: the client left) finds its place closed and takes it out of the queue.
+        let mut place = Place {
+            shard: self,
+            given_up: true,
+        };
         let (tx, mut rx) = self.handoffs.channel();
         self.waiters.borrow_mut().push_back(Waiter { tx, since });
         self.bump(|s| s.waits += 1);
@@ -273,6 +295,7 @@ impl PoolShard {
             }
         }
         let answer = (&mut rx).await;
+        place.given_up = false;
         self.handoffs.recycle(rx);
         match answer {
             Ok(Handoff::Conn(conn)) => {

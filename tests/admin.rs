@@ -6,11 +6,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::clients::{connect, pgbench};
+use common::clients::{connect, pgbench, query_message};
 use common::pg::{PgCluster, PgOptions};
 use common::pooler::Pooler;
 use common::raw::RawClient;
 use common::stack::{bin, Stack, StackConfig};
+use common::wait::wait_until_async;
 use pgcorral::admin::columns as col;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -175,6 +176,55 @@ async fn counters_move_with_traffic() {
         "{rows:?}"
     );
     holder.query("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn clients_that_leave_while_waiting_drop_out_of_cl_waiting_and_their_queries_never_run() {
+    // pool_size = 1: one client holds the server in a transaction, five more queue for it with
+    // an INSERT each, then close their connections. They must leave the queue at once (while
+    // the server is still held) and their INSERTs must never reach it.
+    let s = Stack::start_with(StackConfig {
+        general: "auth_type = \"trust\"\nadmin_users = [\"admin\"]".into(),
+        users: "[users.postgres]\n[users.admin]\n".into(),
+        pool: "pool_size = 1\nquery_wait_timeout = \"60s\"".into(),
+        ..Default::default()
+    });
+    let port = s.port;
+    let mut holder = RawClient::login(port, "postgres", "postgres", &[]).await;
+    holder
+        .query("CREATE TABLE left_behind (x int)")
+        .await
+        .unwrap();
+    holder.query("BEGIN").await.unwrap();
+    let waiting = || async move {
+        let (cols, rows) = console(port, "admin", "SHOW POOLS").await.unwrap();
+        rows.iter()
+            .filter(|r| value(&cols, r, "database") == "postgres")
+            .map(|r| value(&cols, r, "cl_waiting").parse::<u64>().unwrap())
+            .sum::<u64>()
+    };
+    let mut leavers = Vec::new();
+    for _ in 0..5 {
+        let mut c = RawClient::login(port, "postgres", "postgres", &[]).await;
+        c.send(&query_message("INSERT INTO left_behind VALUES (1)"))
+            .await;
+        leavers.push(c);
+    }
+    wait_until_async("five clients waiting", Duration::from_secs(20), || async {
+        waiting().await == 5
+    })
+    .await;
+    drop(leavers);
+    wait_until_async(
+        "the clients that left are no longer waiting",
+        Duration::from_secs(20),
+        || async { waiting().await == 0 },
+    )
+    .await;
+    holder.query("COMMIT").await.unwrap();
+    let mut late = RawClient::login(port, "postgres", "postgres", &[]).await;
+    assert_eq!(late.value("SELECT count(*) FROM left_behind").await, "0");
+    assert_eq!(s.server_connections("postgres"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
