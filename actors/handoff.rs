@@ -1,6 +1,7 @@
 //! Handoff: how a pool shard gives a waiting checkout its answer. A oneshot channel for one
 //! arbiter thread: no atomics, and no allocation per wait, because answered slots are kept
-//! and reused.
+//! and reused. While a channel is open only its two ends hold the slot, so either end knows
+//! the other is gone when it holds the slot alone.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -15,10 +16,6 @@ const KEEP: usize = 64;
 struct Slot<T> {
     value: Cell<Option<T>>,
     waker: Cell<Option<Waker>>,
-    /// The sender was dropped without sending.
-    sender_gone: Cell<bool>,
-    /// The receiver was dropped before its answer came.
-    receiver_gone: Cell<bool>,
 }
 
 impl<T> Slot<T> {
@@ -26,10 +23,13 @@ impl<T> Slot<T> {
         Slot {
             value: Cell::new(None),
             waker: Cell::new(None),
-            sender_gone: Cell::new(false),
-            receiver_gone: Cell::new(false),
         }
     }
+}
+
+/// The other end of the channel is gone.
+fn alone<T>(slot: &Rc<Slot<T>>) -> bool {
+    Rc::strong_count(slot) == 1
 }
 
 /// The slots of one pool shard: new channels take a kept slot when there is one.
@@ -59,14 +59,9 @@ impl<T> Slots<T> {
     /// Keeps the slot of a receiver whose wait is over, for the next channel.
     pub fn recycle(&self, mut rx: Receiver<T>) {
         // A slot still shared with its sender is given up as a dropped receiver would be.
-        if rx.0.as_ref().is_none_or(|slot| Rc::strong_count(slot) > 1) {
-            return;
-        }
-        if let Some(slot) = rx.0.take() {
+        if let Some(slot) = rx.0.take().filter(alone) {
             slot.value.set(None);
             slot.waker.set(None);
-            slot.sender_gone.set(false);
-            slot.receiver_gone.set(false);
             let mut free = self.free.borrow_mut();
             if free.len() < KEEP {
                 free.push(slot);
@@ -86,17 +81,14 @@ pub struct Sender<T>(Option<Rc<Slot<T>>>);
 impl<T> Sender<T> {
     /// Has the receiver gone away (the client stopped waiting)?
     pub fn is_closed(&self) -> bool {
-        self.0.as_ref().is_none_or(|s| s.receiver_gone.get())
+        self.0.as_ref().is_none_or(alone)
     }
 
     /// Leaves `value` for the receiver and wakes it; gives `value` back if the receiver is gone.
     pub fn send(mut self, value: T) -> Result<(), T> {
-        let Some(slot) = self.0.take() else {
+        let Some(slot) = self.0.take().filter(|slot| !alone(slot)) else {
             return Err(value);
         };
-        if slot.receiver_gone.get() {
-            return Err(value);
-        }
         slot.value.set(Some(value));
         if let Some(waker) = slot.waker.take() {
             waker.wake();
@@ -106,12 +98,10 @@ impl<T> Sender<T> {
 }
 
 impl<T> Drop for Sender<T> {
+    /// Unsent: wakes the receiver, which finds itself alone once this end is dropped.
     fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
-            slot.sender_gone.set(true);
-            if let Some(waker) = slot.waker.take() {
-                waker.wake();
-            }
+        if let Some(waker) = self.0.as_ref().and_then(|slot| slot.waker.take()) {
+            waker.wake();
         }
     }
 }
@@ -133,7 +123,7 @@ impl<T> Future for Receiver<T> {
         if let Some(value) = slot.value.take() {
             return Poll::Ready(Ok(value));
         }
-        if slot.sender_gone.get() {
+        if alone(slot) {
             return Poll::Ready(Err(Closed));
         }
         let waker = match slot.waker.take() {
@@ -142,17 +132,6 @@ impl<T> Future for Receiver<T> {
         };
         slot.waker.set(Some(waker));
         Poll::Pending
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
-            slot.receiver_gone.set(true);
-            slot.waker.set(None);
-            // An answer that came but was never taken goes with the slot's last owner.
-            drop(slot.value.take());
-        }
     }
 }
 
