@@ -1692,7 +1692,6 @@ async fn write_client(
     })
 }
 
-/// Sleeps until `deadline`, or forever when there is none.
 /// While a checkout waits: keeps reading what the client sends (its next requests, kept for
 /// later, up to [`KEEP_WHILE_IDLE`]) and returns when the client has closed its connection or
 /// it failed. A client that leaves while waiting so gives up its place in the queue, and its
@@ -1709,6 +1708,7 @@ async fn client_left(stream: &mut ClientStream, buf: &mut BytesMut) -> ClientErr
     std::future::pending().await
 }
 
+/// Sleeps until `deadline`, or forever when there is none.
 async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,

@@ -88,7 +88,6 @@ impl ClientStream {
         }
     }
 
-    /// The first byte the client sent, left unread (None at EOF). Plain streams only.
     /// Waits for the client to send something or close, and reads it into `buf` (`Ok(0)`:
     /// closed). A plain socket is waited on for readiness first, so the wait itself does no
     /// buffer work and makes no read attempt.
@@ -100,6 +99,7 @@ impl ClientStream {
         self.read_buf(buf).await
     }
 
+    /// The first byte the client sent, left unread (None at EOF). Plain streams only.
     pub async fn peek_first(&self) -> io::Result<Option<u8>> {
         match self {
             ClientStream::Plain(s) => {

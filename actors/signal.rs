@@ -114,6 +114,12 @@ mod tests {
         }
     }
 
+    /// A waker that counts its wakes, and the count.
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
     fn poll(f: &mut Notified<'_>, waker: &Waker) -> Poll<()> {
         Pin::new(f).poll(&mut Context::from_waker(waker))
     }
@@ -121,8 +127,7 @@ mod tests {
     #[test]
     fn a_notify_wakes_every_waiter_once_and_completes_them() {
         let signal = Signal::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut a = signal.notified();
         let mut b = signal.notified();
         assert!(poll(&mut a, &waker).is_pending());
@@ -142,7 +147,7 @@ mod tests {
     #[test]
     fn a_waiter_made_before_a_notify_completes_even_if_never_polled_before() {
         let signal = Signal::new();
-        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let (_, waker) = counting_waker();
         let mut early = signal.notified();
         signal.notify_waiters();
         let mut late = signal.notified();
@@ -156,8 +161,7 @@ mod tests {
     #[test]
     fn a_dropped_waiter_gives_its_slot_back_and_never_frees_another() {
         let signal = Signal::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut gone = signal.notified();
         assert!(poll(&mut gone, &waker).is_pending());
         drop(gone);

@@ -396,13 +396,11 @@ pub fn names_statement(tag: u8, msg: &[u8]) -> bool {
 /// statements, leaving the server's shared ones in place)?
 pub fn is_deallocate_all(sql: &str) -> bool {
     // Runs for every simple query: no allocation, and most queries stop at the first letter.
-    let first = sql
-        .bytes()
-        .find(|&b| !(b.is_ascii_whitespace() || b == b'\x0b'));
-    if !matches!(first, Some(b'd' | b'D')) {
+    let sql = sql.trim_start();
+    if !matches!(sql.as_bytes().first(), Some(b'd' | b'D')) {
         return false;
     }
-    let sql = sql.trim().trim_end_matches(';');
+    let sql = sql.trim_end().trim_end_matches(';');
     let mut words = sql.split_whitespace();
     let is = |w: Option<&str>, k: &str| w.is_some_and(|w| w.eq_ignore_ascii_case(k));
     if !is(words.next(), "deallocate") {
