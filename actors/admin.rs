@@ -215,7 +215,12 @@ async fn run(sql: &str, shared: &Arc<Shared>, user: &AdminUser, log: &Logger, ou
             // As PgBouncer: new clients of a killed database wait until RESUME.
             shared.pause.pause(Some(&db));
             let mut killed = 0;
-            for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+            for handle in shared
+                .worker_threads
+                .get()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let db = db.clone();
                 if handle.spawn(async move {

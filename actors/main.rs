@@ -1,5 +1,5 @@
-//! pgcorral: the daemon. Command line, logging, the actix System with one arbiter per
-//! worker, and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
+//! pgcorral: the daemon. Command line, logging, the actix System and its worker threads (one
+//! per `workers`), and signals (SIGTERM/SIGINT shut down gracefully; a second one, at once).
 
 mod admin;
 mod auth_query;
@@ -33,6 +33,7 @@ mod snapshot;
 mod stalled;
 mod tls;
 mod worker;
+mod worker_thread;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Actor;
-use actix_rt::{Arbiter, System};
+use actix_rt::System;
 use clap::{Parser, Subcommand};
 use pgcorral::config::{self, Config, ConfigError, LogLevel};
 use slog::{crit, info, o, warn, Drain, Logger};
@@ -52,6 +53,7 @@ use crate::health::HealthCheckActor;
 use crate::shared::{Loaded, Shared};
 use crate::tls::TlsConfigs;
 use crate::worker::Worker;
+use crate::worker_thread::WorkerThread;
 
 /// A PostgreSQL connection pooler and proxy.
 #[derive(Parser, Debug)]
@@ -172,26 +174,29 @@ fn run(config: Config, path: Option<PathBuf>, tls: TlsConfigs) -> ExitCode {
         let health = HealthCheckActor::new(balancer.clone()).start();
         let _ = shared.balancer.set(balancer);
         let _ = shared.health.set(health);
-        let arbiters: Vec<Arbiter> = listeners
-            .into_iter()
-            .enumerate()
-            .map(|(index, listener)| {
-                let arbiter = Arbiter::new();
-                let shared = shared.clone();
-                arbiter.spawn(async move {
-                    let worker = Worker::install(index, shared);
-                    actix_rt::spawn(listener::accept_loop(listener, worker));
-                });
-                arbiter
-            })
-            .collect();
+        let mut threads = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let thread = match WorkerThread::start(format!("pgcorral-worker-{index}")) {
+                Ok(thread) => thread,
+                Err(e) => {
+                    crit!(shared.log, "cannot start a worker thread"; "error" => %e);
+                    return ExitCode::FAILURE;
+                }
+            };
+            let shared = shared.clone();
+            thread.spawn(async move {
+                let worker = Worker::install(index, shared);
+                actix_rt::spawn(listener::accept_loop(listener, worker));
+            });
+            threads.push(thread);
+        }
         let _ = shared
-            .arbiters
-            .set(arbiters.iter().map(|a| a.handle()).collect());
+            .worker_threads
+            .set(threads.iter().map(WorkerThread::handle).collect());
         actix_rt::spawn(snapshot::run_stats_period(shared.clone()));
-        let code = handle_signals(signals, &shared, &arbiters).await;
-        for a in &arbiters {
-            a.stop();
+        let code = handle_signals(signals, &shared, &threads).await;
+        for t in &threads {
+            t.stop();
         }
         code
     });
@@ -221,7 +226,11 @@ impl Signals {
 }
 
 /// Waits for signals until shutdown is complete; returns the exit status.
-async fn handle_signals(signals: Signals, shared: &Arc<Shared>, arbiters: &[Arbiter]) -> ExitCode {
+async fn handle_signals(
+    signals: Signals,
+    shared: &Arc<Shared>,
+    threads: &[WorkerThread],
+) -> ExitCode {
     let Signals {
         mut term,
         mut int,
@@ -256,8 +265,8 @@ async fn handle_signals(signals: Signals, shared: &Arc<Shared>, arbiters: &[Arbi
     info!(log, "shutting down: no new clients; waiting for clients in a transaction";
         "clients" => shared.clients.load(Ordering::Relaxed), "shutdown_timeout" => ?timeout);
     shared.shutting_down.store(true, Ordering::SeqCst);
-    for a in arbiters {
-        a.spawn(async {
+    for t in threads {
+        t.spawn(async {
             if let Some(w) = Worker::current() {
                 w.begin_shutdown();
             }

@@ -105,7 +105,12 @@ pub async fn reload_with(
     // Every arbiter forgets the retired pools before RELOAD answers, so the next checkout of
     // any client already sees the new layout.
     let mut done = Vec::new();
-    for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+    for handle in shared
+        .worker_threads
+        .get()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let retired = retired.clone();
         if handle.spawn(async move {

@@ -24,6 +24,7 @@ use crate::cancel::CancelRegistry;
 use crate::health::HealthCheckActor;
 use crate::server_state::{BanReason, ServerState};
 use crate::tls::TlsConfigs;
+use crate::worker_thread::WorkerHandle;
 
 /// A user's credentials with its secrets parsed (and a SCRAM verifier derived from a
 /// plaintext password once, off the arbiter threads, so no login pays for PBKDF2): a user of
@@ -173,8 +174,9 @@ pub struct Shared {
     pub balancer: OnceLock<Addr<BalancerActor>>,
     /// The actor that checks servers (set once the System runs).
     pub health: OnceLock<Addr<HealthCheckActor>>,
-    /// Every worker arbiter, for collecting admin snapshots (set once the System runs).
-    pub arbiters: OnceLock<Vec<actix_rt::ArbiterHandle>>,
+    /// Every worker thread (arbiter), for running work on each: admin snapshots, KILL,
+    /// RELOAD (set once the System runs).
+    pub worker_threads: OnceLock<Vec<WorkerHandle>>,
     /// PAUSE / RESUME.
     pub pause: PauseState,
     /// SHUTDOWN from the admin console (the signal loop listens).
@@ -225,7 +227,7 @@ impl Shared {
             servers: Mutex::new(HashMap::new()),
             balancer: OnceLock::new(),
             health: OnceLock::new(),
-            arbiters: OnceLock::new(),
+            worker_threads: OnceLock::new(),
             pause: PauseState::default(),
             shutdown_request: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),

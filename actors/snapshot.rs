@@ -249,7 +249,12 @@ impl Worker {
 /// Snapshots of every arbiter (asked on each arbiter's own thread).
 pub async fn collect(shared: &Shared) -> Vec<WorkerSnapshot> {
     let mut waiting = Vec::new();
-    for handle in shared.arbiters.get().map(Vec::as_slice).unwrap_or_default() {
+    for handle in shared
+        .worker_threads
+        .get()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sent = handle.spawn(async move {
             let snap = Worker::current().map(|w| w.snapshot()).unwrap_or_default();
