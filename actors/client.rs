@@ -679,9 +679,10 @@ impl Connected {
             if self.buf.is_empty() {
                 return self.flush_out().await;
             }
-            // The Query at the front was found not to be answered here: the scan below need
-            // not look again.
-            let mut front_checked = false;
+            // Set once the Query at the front was found not to be answered here: whether it
+            // may have session effects. The scan below then need not look at it again, nor
+            // read its text at all when it cannot.
+            let mut front_checked: Option<bool> = None;
             // When a server was checked out for this request (the clock read then serves as
             // the query's start too).
             let mut attached_at = None;
@@ -736,7 +737,8 @@ impl Connected {
                             }
                             continue;
                         }
-                        front_checked = true;
+                        front_checked =
+                            Some(self.mode != PoolMode::Session && state::may_have_effects(sql));
                     }
                 }
             }
@@ -772,12 +774,14 @@ impl Connected {
                         || (track && matches!(t, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::CLOSE))
                 },
                 |tag, msg| {
-                    let checked = std::mem::take(&mut front_checked);
+                    let checked = front_checked.take();
                     if tag == fe::TERMINATE {
                         return Verdict::StopBefore;
                     }
-                    let sql = (tag == fe::QUERY).then(|| query_text(msg));
-                    if sql.is_some_and(|sql| !checked && answers_locally(sql, dealloc_local)) {
+                    let sql = (tag == fe::QUERY && checked != Some(false)).then(|| query_text(msg));
+                    if sql
+                        .is_some_and(|sql| checked.is_none() && answers_locally(sql, dealloc_local))
+                    {
                         return Verdict::StopBefore;
                     }
                     if pinning {

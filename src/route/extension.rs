@@ -41,8 +41,9 @@ pub fn parse_extension(sql: &str) -> Option<Extension> {
         _ => return None,
     }
     let eq = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
-    // Most queries start with SELECT: decide on the first word before splitting the rest.
-    let first = text.split_ascii_whitespace().next()?;
+    // Most queries start with SELECT: decide on the leading letters before splitting the rest.
+    let letters = text.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let first = &text[..letters];
     if !eq(first, "SET") && !eq(first, "SHOW") {
         return None;
     }

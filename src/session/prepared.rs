@@ -316,6 +316,12 @@ impl Pipeline {
     /// injected and then evicted again in the skipped part ends up as it was before the
     /// injection (absent), not as the eviction's undo alone would leave it (present).
     pub fn ready(&mut self, server: &mut ServerStatements) {
+        if self.due.is_empty() {
+            // Nothing in flight (every simple Query): what the end of this function does.
+            self.syncs_sent = 0;
+            self.readies_seen = 0;
+            return;
+        }
         self.readies_seen += 1;
         let skipped = self
             .due
