@@ -2,7 +2,8 @@
 //! CancelRequest to the server connection a client is using right now.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
@@ -20,21 +21,88 @@ pub struct CancelTarget {
     pub secret: i32,
 }
 
-/// One client's slot, updated when it takes and returns a server connection.
+/// One client's slot: where a cancel for it must go now. Written by the client itself each
+/// time it takes and returns a server connection (twice per transaction), read by whoever
+/// forwards a CancelRequest, on any thread. A sequence lock, so the write takes no lock and
+/// no atomic read-modify-write: a handful of plain stores. A read that overlaps a write
+/// tries again. Only the [`CancelKey`] that owns the slot writes it (`&mut`), so writes never
+/// overlap each other.
 #[derive(Debug, Default)]
 pub struct CancelSlot {
-    target: Mutex<Option<CancelTarget>>,
+    /// Odd while a write is in progress; every write adds 2.
+    seq: AtomicU64,
+    /// The target, encoded by [`encode`].
+    words: [AtomicU64; WORDS],
 }
 
+const WORDS: usize = 5;
+
 impl CancelSlot {
-    pub fn set(&self, target: Option<CancelTarget>) {
-        if let Ok(mut t) = self.target.lock() {
-            *t = target;
+    fn store(&self, target: Option<CancelTarget>) {
+        let words = encode(target);
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // Keeps the data stores below after the odd sequence number (paired with the
+        // reader's acquire fence).
+        fence(Ordering::Release);
+        for (word, value) in self.words.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
+        }
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The current target; None while the client has no server connection.
+    pub fn get(&self) -> Option<CancelTarget> {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let words = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return decode(words);
+                }
+            }
+            std::hint::spin_loop();
         }
     }
-    pub fn get(&self) -> Option<CancelTarget> {
-        self.target.lock().ok().and_then(|t| *t)
+}
+
+/// A target as words: [kind (0 none, 4, 6) | port << 8 | flowinfo << 32, address high,
+/// address low, pid << 32 | secret, scope id].
+fn encode(target: Option<CancelTarget>) -> [u64; WORDS] {
+    let Some(t) = target else {
+        return [0; WORDS];
+    };
+    let keys = (u64::from(t.pid as u32) << 32) | u64::from(t.secret as u32);
+    let port = u64::from(t.addr.port()) << 8;
+    match t.addr {
+        SocketAddr::V4(a) => [4 | port, 0, u64::from(a.ip().to_bits()), keys, 0],
+        SocketAddr::V6(a) => {
+            let ip = a.ip().to_bits();
+            let flow = u64::from(a.flowinfo()) << 32;
+            let scope = u64::from(a.scope_id());
+            [6 | port | flow, (ip >> 64) as u64, ip as u64, keys, scope]
+        }
     }
+}
+
+fn decode([head, high, low, keys, scope]: [u64; WORDS]) -> Option<CancelTarget> {
+    let port = (head >> 8) as u16;
+    let addr = match head & 0xff {
+        4 => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from_bits(low as u32), port)),
+        6 => SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::from_bits((u128::from(high) << 64) | u128::from(low)),
+            port,
+            (head >> 32) as u32,
+            scope as u32,
+        )),
+        _ => return None,
+    };
+    Some(CancelTarget {
+        addr,
+        pid: (keys >> 32) as u32 as i32,
+        secret: keys as u32 as i32,
+    })
 }
 
 /// Process-wide map from a client's BackendKeyData pid to its secret and slot. Touched at
@@ -49,8 +117,20 @@ pub struct CancelRegistry {
 pub struct CancelKey {
     pub pid: i32,
     pub secret: i32,
-    pub slot: Arc<CancelSlot>,
+    slot: Arc<CancelSlot>,
     registry: Arc<CancelRegistry>,
+}
+
+impl CancelKey {
+    /// Where a cancel for this client must go from now on (None: it has no server).
+    pub fn set_target(&mut self, target: Option<CancelTarget>) {
+        self.slot.store(target);
+    }
+
+    /// Where a cancel for this client goes now.
+    pub fn target(&self) -> Option<CancelTarget> {
+        self.slot.get()
+    }
 }
 
 impl Drop for CancelKey {
@@ -126,11 +206,11 @@ mod tests {
     #[test]
     fn a_cancel_reaches_a_server_only_with_the_exact_key() {
         let registry = Arc::new(CancelRegistry::default());
-        let key = registry.register();
+        let mut key = registry.register();
         assert!(key.pid > 0);
         // No server yet: nothing to cancel.
         assert_eq!(registry.lookup(key.pid, key.secret), None);
-        key.slot.set(Some(target()));
+        key.set_target(Some(target()));
         assert_eq!(registry.lookup(key.pid, key.secret), Some(target()));
         assert_eq!(registry.lookup(key.pid, key.secret ^ 1), None);
         assert_eq!(
@@ -161,5 +241,76 @@ mod tests {
         );
         let ascending = keys.windows(2).filter(|w| w[1].pid == w[0].pid + 1).count();
         assert!(ascending < 10, "pids look sequential");
+    }
+
+    #[test]
+    fn a_slot_gives_back_any_address_it_was_given() {
+        let slot = CancelSlot::default();
+        assert_eq!(slot.get(), None);
+        for addr in [
+            "127.0.0.1:5432",
+            "10.1.2.3:65535",
+            "[::1]:6432",
+            "[fe80::1%7]:5433",
+            "[2001:db8::ff:1]:1",
+        ] {
+            let mut addr: SocketAddr = addr.parse().unwrap();
+            if let SocketAddr::V6(a) = &mut addr {
+                a.set_flowinfo(0xabcd);
+            }
+            for (pid, secret) in [(1, -1), (i32::MAX, i32::MIN), (-7, 0)] {
+                let t = CancelTarget { addr, pid, secret };
+                slot.store(Some(t));
+                assert_eq!(slot.get(), Some(t));
+            }
+        }
+        slot.store(None);
+        assert_eq!(slot.get(), None);
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_of_a_write() {
+        let slot = Arc::new(CancelSlot::default());
+        let targets: Vec<CancelTarget> = (0..4)
+            .map(|i| CancelTarget {
+                addr: if i % 2 == 0 {
+                    format!("10.0.0.{i}:{}", 5000 + i).parse().unwrap()
+                } else {
+                    format!("[2001:db8::{i}]:{}", 6000 + i).parse().unwrap()
+                },
+                pid: i,
+                secret: -i,
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let reader = {
+            let (slot, targets) = (slot.clone(), targets.clone());
+            let (done, seen) = (done.clone(), seen.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(t) = slot.get() {
+                        assert!(targets.contains(&t), "torn read: {t:?}");
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        // Write until the reader has read plenty of them while writes were going on.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut i = 0;
+        while i < 100_000 || seen.load(Ordering::Relaxed) < 100_000 {
+            if reader.is_finished() {
+                break; // it panicked: join says why
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader did not run"
+            );
+            slot.store(Some(targets[i % targets.len()]));
+            i += 1;
+        }
+        done.store(true, Ordering::Relaxed);
+        reader.join().expect("no torn read");
     }
 }

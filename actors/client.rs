@@ -1123,7 +1123,7 @@ impl Connected {
                 }
             }
         }
-        self.key.slot.set(Some(CancelTarget {
+        self.key.set_target(Some(CancelTarget {
             addr: server.addr,
             pid: server.key.0,
             secret: server.key.1,
@@ -1170,7 +1170,7 @@ impl Connected {
     /// Returns the server connection, last used at `now`, to the pool.
     fn detach(&mut self, now: Instant) {
         if let Some(server) = self.server.take() {
-            self.key.slot.set(None);
+            self.key.set_target(None);
             self.query_started = None;
             self.quiet_since = None;
             self.timed_out = false;
@@ -1290,7 +1290,7 @@ impl Connected {
             Timer::Query => {
                 self.timed_out = true;
                 self.ban_attached(BanReason::QueryTimeout);
-                if let Some(target) = self.key.slot.get() {
+                if let Some(target) = self.key.target() {
                     info!(self.log, "query_timeout: canceling the running query"; "server" => %target.addr);
                     actix_rt::spawn(async move {
                         let _ = send_cancel(target).await;
@@ -1616,7 +1616,7 @@ impl Connected {
         let Some(server) = self.server.take() else {
             return;
         };
-        self.key.slot.set(None);
+        self.key.set_target(None);
         self.uncount();
         if matches!(result, Err(ClientError::ServerGone(_))) {
             self.ban_attached(BanReason::ConnectionLost);
