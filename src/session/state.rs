@@ -92,9 +92,7 @@ pub enum Effect {
 /// that can matter anywhere in a statement, and answers true for any text with a second
 /// statement.
 pub fn may_have_effects(sql: &str) -> bool {
-    first_word_is_effect_verb(sql)
-        || mentions_effect_word(sql.as_bytes())
-        || has_second_statement(sql)
+    first_word_is_effect_verb(sql) || mentions_effect_word_or_second_statement(sql.as_bytes())
 }
 
 /// The effects of every statement in `sql` (which may hold several statements separated by
@@ -145,36 +143,27 @@ fn first_word_is_effect_verb(sql: &str) -> bool {
     Lexer::new(sql).next().is_some_and(|t| is_effect_verb(&t))
 }
 
-/// Does the text contain `advisory`, `set_config` or `temp`, in any case? Those are the
-/// words that can make a statement with any first word have effects.
-fn mentions_effect_word(sql: &[u8]) -> bool {
-    let last = sql.len().saturating_sub(3);
-    (0..last).any(|i| {
-        let rest = &sql[i..];
-        // OR-ing 0x20 folds ASCII letters to lowercase; other bytes fail the compare below.
-        match rest[0] | 0x20 {
-            b'a' => starts_with_ignore_case(rest, b"advisory"),
-            b's' => starts_with_ignore_case(rest, b"set_config"),
-            b't' => starts_with_ignore_case(rest, b"temp"),
-            _ => false,
+/// Does the text contain `advisory`, `set_config` or `temp`, in any case (the words that can
+/// make a statement with any first word have effects), or anything but whitespace after its
+/// first `;` (a second statement)? One pass: this runs on every Query in transaction mode.
+fn mentions_effect_word_or_second_statement(sql: &[u8]) -> bool {
+    for (i, &b) in sql.iter().enumerate() {
+        // OR-ing 0x20 folds ASCII letters to lowercase; no other byte folds to a, s or t.
+        let word: &[u8] = match b | 0x20 {
+            b'a' => b"advisory",
+            b's' => b"set_config",
+            b't' => b"temp",
+            _ if b == b';' => return sql[i + 1..].iter().any(|&b| !is_space(b)),
+            _ => continue,
+        };
+        if sql[i..]
+            .get(..word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        {
+            return true;
         }
-    })
-}
-
-fn starts_with_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .get(..needle.len())
-        .is_some_and(|h| h.eq_ignore_ascii_case(needle))
-}
-
-/// Is there anything but whitespace after the first `;`?
-fn has_second_statement(sql: &str) -> bool {
-    // A byte loop: most texts are short, and a memchr's set-up costs more than it saves there.
-    let bytes = sql.as_bytes();
-    bytes
-        .iter()
-        .position(|&b| b == b';')
-        .is_some_and(|at| bytes[at + 1..].iter().any(|&b| !is_space(b)))
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------------------
