@@ -10,6 +10,7 @@
 # Phases, each round (targets interleaved, their order rotated every round, as run-all.sh does):
 #   pgbench  simple extended prepared select_only many_clients through both poolers (run-all.sh)
 #   latency  latency1 (1 client) direct, through PgBouncer, through pgcorral: added latency
+#            (LATENCY_SPLIT runs of DURATION/LATENCY_SPLIT s per target, interleaved)
 #   storm    pgbench -C (new connection per transaction), SELECT 1, STORM_CLIENTS clients,
 #            SCRAM-SHA-256 client->pooler and pooler->PostgreSQL as bench_scram/bench, against a
 #            second PgBouncer and a second pgcorral started with auth_type scram-sha-256 (plus direct)
@@ -25,6 +26,7 @@
 #   PHASES         subset of "pgbench latency storm idle bigidle" (default: all)
 #   SCENARIOS      pgbench phase scenarios (default "simple extended prepared select_only many_clients")
 #   DIRECT_ALL=1   also run the pgbench phase scenarios directly against PostgreSQL (context only)
+#   LATENCY_SPLIT  short latency1 runs per target and round (default 3), interleaved
 #   IDLE_N (10000) BIG_IDLE_N (18000) STORM_CLIENTS (8) THREADS (2) FD_LIMIT (20000) WARMUP (5 s)
 #   PGB_LOG_CONNECTIONS (0): PgBouncer's log_connections/log_disconnections. 0 matches pgcorral,
 #                  which runs with log_level = "warn" (it logs logins only at info).
@@ -56,6 +58,8 @@ SCENARIOS=${SCENARIOS:-simple extended prepared select_only many_clients}
 IDLE_N=${IDLE_N:-10000}; BIG_IDLE_N=${BIG_IDLE_N:-18000}; STORM_CLIENTS=${STORM_CLIENTS:-8}
 PGB_LOG_CONNECTIONS=${PGB_LOG_CONNECTIONS:-0}; FD_LIMIT=${FD_LIMIT:-20000}
 PGB_SCRAM_SECRET=${PGB_SCRAM_SECRET:-verifier}
+LATENCY_SPLIT=${LATENCY_SPLIT:-3}
+LATENCY_DURATION=$(( (DURATION + LATENCY_SPLIT - 1) / LATENCY_SPLIT ))
 WARMUP=${WARMUP:-5}         # s of select_only through each pooler before the first round (0 = none)
 BIG_WAIT=${BIG_WAIT:-600}   # longest wait for the BIG_IDLE_N clients to be connected, s
 
@@ -299,7 +303,7 @@ fi
 } > "$OUT/meta.tsv"
 est=$((WARMUP * 2))
 has_phase pgbench && est=$((est + $(echo $SCENARIOS | wc -w) * (2 + ${DIRECT_ALL:-0}) * DURATION))
-has_phase latency && est=$((est + 3 * DURATION))
+has_phase latency && est=$((est + 3 * LATENCY_SPLIT * LATENCY_DURATION))
 has_phase storm && est=$((est + 3 * DURATION))
 has_phase idle && est=$((est + 30))
 has_phase bigidle && est=$((est + 4 * DURATION + 40))
@@ -315,8 +319,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run_all_round "$r" "$SCENARIOS" "${T[@]}"
   fi
   if has_phase latency; then
-    mapfile -t T < <(rotate "$r" direct:$PG_PORT: pgbouncer:$PGB_PORT:$PGB_PID pgcorral:$PGC_PORT:$PGC_PID)
-    run_all_round "$r" latency1 "${T[@]}"
+    # LATENCY_SPLIT short runs per target instead of one long one, interleaved, so that a slow
+    # drift of the machine (it moves added latency by several µs) falls on all three alike.
+    for ((s = 0; s < LATENCY_SPLIT; s++)); do
+      mapfile -t T < <(rotate "$((r + s))" direct:$PG_PORT: pgbouncer:$PGB_PORT:$PGB_PID pgcorral:$PGC_PORT:$PGC_PID)
+      DURATION=$LATENCY_DURATION run_all_round "$r" latency1 "${T[@]}"
+    done
   fi
   if has_phase storm; then
     mapfile -t T < <(rotate "$r" direct:$PG_PORT: pgbouncer:$PGB_SCRAM_PORT:$PGBS_PID pgcorral:$PGC_SCRAM_PORT:$PGCS_PID)
