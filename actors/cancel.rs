@@ -53,6 +53,7 @@ impl CancelSlot {
 
     /// The current target; None while the client has no server connection.
     pub fn get(&self) -> Option<CancelTarget> {
+        let mut attempts = 0u32;
         loop {
             let before = self.seq.load(Ordering::Acquire);
             if before & 1 == 0 {
@@ -62,7 +63,14 @@ impl CancelSlot {
                     return decode(words);
                 }
             }
-            std::hint::spin_loop();
+            // A write takes nanoseconds, unless its thread was preempted in the middle: then
+            // let it run rather than spin.
+            attempts = attempts.saturating_add(1);
+            if attempts < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
 }

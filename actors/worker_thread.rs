@@ -37,17 +37,25 @@ pub struct WorkerHandle {
 }
 
 impl WorkerThread {
-    /// Starts a thread named `name` with its own runtime, in the current actix `System`.
+    /// Starts a thread named `name` with its own runtime, in the current actix `System`, and
+    /// returns once the runtime is up (as `Arbiter::new` does) or could not be built.
     pub fn start(name: String) -> std::io::Result<WorkerThread> {
         let system = actix_rt::System::current();
         let (tx, rx) = unbounded_channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new().name(name).spawn(move || {
             actix_rt::System::set_current(system);
             match actix_rt::Runtime::new() {
-                Ok(rt) => rt.block_on(run(rx)),
-                Err(e) => eprintln!("pgcorral: cannot start a worker runtime: {e}"),
+                Ok(rt) => {
+                    let _ = ready_tx.send(Ok(()));
+                    rt.block_on(run(rx));
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
             }
         })?;
+        ready_rx.recv().map_err(std::io::Error::other)??;
         Ok(WorkerThread {
             handle: WorkerHandle { tx },
         })
