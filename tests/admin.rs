@@ -16,11 +16,16 @@ use pgcorral::admin::columns as col;
 use tokio_postgres::SimpleQueryMessage;
 
 fn console_stack() -> Stack {
+    console_stack_with("pool_size = 4")
+}
+
+/// [`console_stack`] with `pool` as the pool's settings.
+fn console_stack_with(pool: &str) -> Stack {
     Stack::start_with(StackConfig {
         general: "auth_type = \"trust\"\nadmin_users = [\"admin\"]\nstats_users = [\"watcher\"]"
             .into(),
         users: "[users.postgres]\n[users.admin]\n[users.watcher]\n".into(),
-        pool: "pool_size = 4".into(),
+        pool: pool.into(),
         ..Default::default()
     })
 }
@@ -183,12 +188,7 @@ async fn clients_that_leave_while_waiting_drop_out_of_cl_waiting_and_their_queri
     // pool_size = 1: one client holds the server in a transaction, five more queue for it with
     // an INSERT each, then close their connections. They must leave the queue at once (while
     // the server is still held) and their INSERTs must never reach it.
-    let s = Stack::start_with(StackConfig {
-        general: "auth_type = \"trust\"\nadmin_users = [\"admin\"]".into(),
-        users: "[users.postgres]\n[users.admin]\n".into(),
-        pool: "pool_size = 1\nquery_wait_timeout = \"60s\"".into(),
-        ..Default::default()
-    });
+    let s = console_stack_with("pool_size = 1\nquery_wait_timeout = \"60s\"");
     let port = s.port;
     let mut holder = RawClient::login(port, "postgres", "postgres", &[]).await;
     holder
